@@ -1,0 +1,44 @@
+"""One generation's decision: apply a plan, or skip with a reason the user can act on."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lib_lcm import catalog
+from lib_lcm.architecture import Architecture, unsupported_reason
+from lib_lcm.lora_files import LoraLookup, find_acceleration_lora
+from lib_lcm.planning import Choice, Plan, Request, make_plan
+from lib_lcm.settings import Settings
+
+
+@dataclass(frozen=True)
+class Skip:
+    reason: str
+
+
+def lookup_for(architecture: Architecture, lora_dirs: Sequence[str | os.PathLike[str]],
+               settings: Settings) -> LoraLookup | Skip:
+    entry = catalog.for_architecture(architecture)
+    if entry is None:
+        return Skip(unsupported_reason(architecture))
+    return find_acceleration_lora(entry, lora_dirs, settings)
+
+
+def decide(request: Request, choice: Choice, architecture: Architecture,
+           lora_dirs: Sequence[str | os.PathLike[str]], settings: Settings) -> Plan | Skip:
+    lookup = lookup_for(architecture, lora_dirs, settings)
+    if isinstance(lookup, Skip):
+        return lookup
+    if lookup.name is None:
+        return Skip(lookup.describe() + " The generation runs unchanged.")
+    return make_plan(request, choice, lookup.entry, lookup.name, settings.bounds, settings.set_sampler)
+
+
+def status_line(architecture: Architecture, lora_dirs: Sequence[str | os.PathLike[str]],
+                settings: Settings, model_title: str = "") -> str:
+    """What the accordion shows: which file the loaded checkpoint will use, or what is missing."""
+    lookup = lookup_for(architecture, lora_dirs, settings)
+    prefix = f"{model_title} ({architecture.label}): " if model_title else ""
+    return prefix + (lookup.reason if isinstance(lookup, Skip) else lookup.describe())

@@ -1,0 +1,51 @@
+"""The infotext entries this extension writes, and how a pasted infotext is read back.
+
+Keys must match the WebUI's parser regex ``\\w[\\w \\-/]+`` (``modules/infotext_utils.py``): no
+dots, no parentheses. Values need no quoting; the WebUI JSON-quotes commas, colons and newlines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from lib_lcm.catalog import normalise_name
+from lib_lcm.prompt_tags import remove_tags
+
+KEY_LORA = "LCM-LoRA"  # the LoRA name applied; its presence means "the accordion was on"
+KEY_WEIGHT = "LCM-LoRA weight"
+KEY_TAG = "LCM-LoRA tag"  # TAG_ADDED or TAG_FROM_PROMPT
+KEY_CLAMPED = "LCM-LoRA clamped"
+KEY_STEPS_RUN = "LCM-LoRA steps run"
+KEY_SKIPPED = "LCM-LoRA skipped"  # enabled, but not applied; the value says why
+KEY_INPUT = "LCM-LoRA arguments"  # what was wrong with the script arguments, and what was used instead
+
+TAG_ADDED = "added"
+TAG_FROM_PROMPT = "from prompt"
+
+ALL_KEYS = (KEY_LORA, KEY_WEIGHT, KEY_TAG, KEY_CLAMPED, KEY_STEPS_RUN, KEY_SKIPPED, KEY_INPUT)
+_PROMPT_KEYS = ("Prompt", "Hires prompt")
+
+
+def was_enabled(params: Mapping[str, Any]) -> bool:
+    return KEY_LORA in params
+
+
+def weight_from(params: Mapping[str, Any]) -> float | None:
+    try:
+        return float(params[KEY_WEIGHT])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def strip_added_tags(params: MutableMapping[str, Any]) -> None:
+    """Undo our prompt injection in a pasted infotext, so re-enabling never doubles the tag.
+
+    Only a tag we added is removed; a tag the user typed stays in their prompt.
+    """
+    if params.get(KEY_TAG) != TAG_ADDED or not isinstance(params.get(KEY_LORA), str):
+        return
+    names = {normalise_name(params[KEY_LORA])}
+    for key in _PROMPT_KEYS:
+        if isinstance(params.get(key), str):
+            params[key] = remove_tags(params[key], names)

@@ -1,0 +1,92 @@
+"""The extension's settings, as data: keys, defaults, widgets, and reading them back safely.
+
+Every key starts with ``lcm_lora_`` (settings share one namespace in the WebUI's config.json).
+The adapter turns SETTINGS into ``OptionInfo`` objects; everything else reads a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lib_lcm.architecture import Architecture
+from lib_lcm.planning import WEIGHT_RANGE, Bounds, Choice
+
+SECTION = ("lcm_lora", "LCM-LoRA")
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    key: str
+    default: bool | int | float | str
+    label: str
+    minimum: float | None = None  # set for sliders
+    maximum: float | None = None
+    step: float | None = None
+    info: str = ""
+
+
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec("lcm_lora_default_weight", 1.0, "Default LoRA weight", *WEIGHT_RANGE, 0.05,
+                "The paper applies the acceleration LoRA at 1.0 and style LoRAs at about 0.8."),
+    SettingSpec("lcm_lora_default_steps", 4, "Default steps (0: use the Sampling steps slider)", 0, 50, 1,
+                "4 is the sweet spot; 2 is fastest, 8 is the most detailed."),
+    SettingSpec("lcm_lora_default_cfg", 1.0, "Default CFG (0: use the CFG Scale slider)", 0.0, 30.0, 0.1,
+                "At 1.0 the negative prompt has no effect; above ~2 images burn."),
+    SettingSpec("lcm_lora_min_steps", 2, "Fewest steps allowed", 1, 50, 1),
+    SettingSpec("lcm_lora_max_steps", 8, "Most steps allowed", 1, 50, 1),
+    SettingSpec("lcm_lora_min_cfg", 1.0, "Lowest CFG allowed", 1.0, 30.0, 0.1),
+    SettingSpec("lcm_lora_max_cfg", 2.5, "Highest CFG allowed", 1.0, 30.0, 0.1),
+    SettingSpec("lcm_lora_set_sampler", True, "Switch to the LCM sampler with the SGM Uniform schedule",
+                info="Off: keep the sampler chosen in the UI (only useful for experiments)."),
+    SettingSpec("lcm_lora_accept_known_names", True,
+                "Also use the official files under other common names (checked by their tensor layout)",
+                info="For example LCM_LoRA_Weights_SD15 or a renamed pytorch_lora_weights."),
+    SettingSpec("lcm_lora_file_sd1", "", "LoRA file to use for SD 1.5 (empty: automatic)"),
+    SettingSpec("lcm_lora_file_sdxl", "", "LoRA file to use for SDXL (empty: automatic)"),
+    SettingSpec("lcm_lora_file_ssd1b", "", "LoRA file to use for SSD-1B (empty: automatic)"),
+)
+
+_FILE_KEYS = {Architecture.SD1: "lcm_lora_file_sd1", Architecture.SDXL: "lcm_lora_file_sdxl",
+              Architecture.SSD1B: "lcm_lora_file_ssd1b"}
+_DEFAULTS = {spec.key: spec.default for spec in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    defaults: Choice = field(default_factory=Choice)
+    bounds: Bounds = field(default_factory=Bounds)
+    set_sampler: bool = True
+    accept_known_names: bool = True
+    file_names: tuple[tuple[Architecture, str], ...] = ()
+
+    def file_name_for(self, architecture: Architecture) -> str:
+        return dict(self.file_names).get(architecture, "")
+
+
+def read_settings(lookup: Callable[[str, Any], Any]) -> Settings:
+    """Build Settings from ``lookup(key, default)``; a value of the wrong type falls back to its default."""
+    def number(key: str) -> float:
+        value = lookup(key, _DEFAULTS[key])
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return float(value) if ok else float(_DEFAULTS[key])
+
+    def flag(key: str) -> bool:
+        value = lookup(key, _DEFAULTS[key])
+        return value if isinstance(value, bool) else bool(_DEFAULTS[key])
+
+    def text(key: str) -> str:
+        value = lookup(key, _DEFAULTS[key])
+        return value.strip() if isinstance(value, str) else ""
+
+    bounds = Bounds(int(number("lcm_lora_min_steps")), int(number("lcm_lora_max_steps")),
+                    number("lcm_lora_min_cfg"), number("lcm_lora_max_cfg")).normalised()
+    defaults = Choice(enabled=False, weight=number("lcm_lora_default_weight"),
+                      steps=int(number("lcm_lora_default_steps")), cfg=number("lcm_lora_default_cfg"))
+    return Settings(
+        defaults=defaults, bounds=bounds, set_sampler=flag("lcm_lora_set_sampler"),
+        accept_known_names=flag("lcm_lora_accept_known_names"),
+        file_names=tuple((arch, text(key)) for arch, key in _FILE_KEYS.items() if text(key)),
+    )

@@ -1,0 +1,126 @@
+"""Everything that differs between A1111 1.10 and Forge, or between WebUI versions, read defensively.
+
+Every ``modules`` import of the extension lives under ``lib_lcm/webui``; this file holds the ones
+that need a fallback. Each function says which WebUI file it reads.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from typing import Any
+
+from lib_lcm.architecture import Architecture, ModelFlags, architecture_from_flags
+from lib_lcm.safetensors_header import SafetensorsHeaderError, detect_file
+from lib_lcm.settings import Settings, read_settings
+
+_FLAG_NAMES = ("is_sd1", "is_sd2", "is_sdxl", "is_ssd", "is_sd3")
+
+
+def is_forge() -> bool:
+    # Forge ships the package modules_forge next to modules (guide section 10).
+    return importlib.util.find_spec("modules_forge") is not None
+
+
+def current_settings() -> Settings:
+    from modules import shared
+
+    # getattr, not opts.<key>: Options.__getattr__ raises for keys whose on_ui_settings has not
+    # run yet (modules/options.py), and the API can process before the UI is built.
+    return read_settings(lambda key, default: getattr(shared.opts, key, default))
+
+
+def model_flags(model: Any) -> ModelFlags:
+    """The is_* flags set by A1111's sd_models.set_model_type or Forge's diffusion engines.
+
+    Forge has no ``is_ssd`` and its ``FakeInitialModel`` has no flags at all; a missing flag is
+    None, never False.
+    """
+    values = {name: getattr(model, name, None) for name in _FLAG_NAMES}
+    return ModelFlags(**{k: v if isinstance(v, bool) else None for k, v in values.items()})
+
+
+def checkpoint_filename(model: Any) -> str | None:
+    info = getattr(model, "sd_checkpoint_info", None)
+    filename = getattr(info, "filename", None)
+    return filename if isinstance(filename, str) else None
+
+
+def file_architecture(filename: str | None) -> Architecture:
+    if not filename or not filename.lower().endswith(".safetensors"):
+        return Architecture.UNKNOWN
+    try:
+        return detect_file(filename).architecture
+    except SafetensorsHeaderError:
+        return Architecture.UNKNOWN
+
+
+def model_architecture(model: Any) -> Architecture:
+    flags = model_flags(model)
+    needs_file = flags.is_sdxl or not flags.has_any  # SSD-1B on Forge, the refiner, flagless models
+    from_file = file_architecture(checkpoint_filename(model)) if needs_file else Architecture.UNKNOWN
+    return architecture_from_flags(flags, from_file)
+
+
+def model_for_ui() -> tuple[Any, str, str | None]:
+    """(model or None, title, checkpoint file) without loading anything.
+
+    ``shared.sd_model`` would load the checkpoint on A1111 (``SdModelData.get_sd_model``), so read
+    ``sd_models.model_data.sd_model`` and fall back to the checkpoint selected in the settings.
+    """
+    from modules import sd_models
+
+    model = getattr(getattr(sd_models, "model_data", None), "sd_model", None)
+    if model is not None and model_flags(model).has_any:
+        info = getattr(model, "sd_checkpoint_info", None)
+        return model, str(getattr(info, "title", "") or ""), checkpoint_filename(model)
+    try:
+        info = sd_models.select_checkpoint()
+    except Exception:  # FileNotFoundError when there is no checkpoint at all
+        return None, "", None
+    return None, str(getattr(info, "title", "") or ""), getattr(info, "filename", None)
+
+
+def ui_architecture() -> tuple[Architecture, str]:
+    model, title, filename = model_for_ui()
+    if model is not None:
+        return model_architecture(model), title
+    return file_architecture(filename), title
+
+
+def lora_dirs() -> list[str]:
+    """The folders the built-in Lora extension scans (``extensions-builtin/Lora/preload.py``).
+
+    ``--lora-dir`` exists only while the builtin is enabled; ``--lyco-dir-backcompat`` only on A1111.
+    """
+    from modules import paths, shared
+
+    options = getattr(shared, "cmd_opts", None)
+    dirs = [getattr(options, "lora_dir", None), getattr(options, "lyco_dir_backcompat", None)]
+    found = [d for d in dirs if isinstance(d, str) and d]
+    return found or [os.path.join(paths.models_path, "Lora")]
+
+
+def sampler_exists(name: str) -> bool:
+    # all_samplers_map is built at import (modules/sd_samplers.py); A1111 < 1.8 has no "LCM".
+    from modules import sd_samplers
+
+    return name in getattr(sd_samplers, "all_samplers_map", {})
+
+
+def scheduler_exists(label: str) -> bool:
+    # modules/sd_schedulers.py arrived in A1111 1.9; before it, p.scheduler did not exist.
+    module = sys.modules.get("modules.sd_schedulers")
+    if module is None:
+        try:
+            from modules import sd_schedulers as module  # type: ignore[no-redef]
+        except ImportError:
+            return False
+    return label in getattr(module, "schedulers_map", {})
+
+
+def img2img_fix_steps() -> bool:
+    from modules import shared
+
+    return bool(getattr(shared.opts, "img2img_fix_steps", False))

@@ -1,0 +1,170 @@
+"""The always-visible "LCM-LoRA" script: its UI and its processing hook.
+
+``scripts/lcm_lora.py`` defines the ``scripts.Script`` subclass (the WebUI registers every such
+class found in a scripts/ file, ``modules/scripts.py`` ``load_scripts``) and forwards each hook here.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import replace
+from typing import Any
+
+from lib_lcm import catalog, infotext
+from lib_lcm.architecture import Architecture
+from lib_lcm.decide import Skip, decide, status_line
+from lib_lcm.planning import WEIGHT_RANGE, Plan, Request
+from lib_lcm.script_args import parse_script_args
+from lib_lcm.settings import Settings
+from lib_lcm.webui import compat
+
+TITLE = "LCM-LoRA"  # also the API key in alwayson_scripts: never put a version in it
+LOG_PREFIX = "[LCM-LoRA]"
+
+
+def build_ui(script: Any, is_img2img: bool) -> list[Any]:
+    """Components in API argument order: enabled, weight, steps, cfg.
+
+    Called per tab on every UI build and twice more by the API to read defaults
+    (``Api.init_default_script_args``), so it only reads settings and one cached file header.
+    """
+    import gradio as gr
+    from modules.ui_components import InputAccordion, ToolButton
+
+    settings = compat.current_settings()
+    defaults, bounds = settings.defaults, settings.bounds
+    with InputAccordion(False, label=TITLE, elem_id=script.elem_id("enabled")) as enabled:
+        with gr.Row():
+            weight = gr.Slider(minimum=WEIGHT_RANGE[0], maximum=WEIGHT_RANGE[1], step=0.05, value=defaults.weight,
+                               label="LoRA weight", elem_id=script.elem_id("weight"))
+            steps = gr.Slider(minimum=0, maximum=bounds.max_steps, step=1,
+                              value=min(defaults.steps, bounds.max_steps),
+                              label=f"Steps ({bounds.min_steps}-{bounds.max_steps}; 0: Sampling steps)",
+                              elem_id=script.elem_id("steps"))
+            cfg = gr.Slider(minimum=0.0, maximum=bounds.max_cfg, step=0.1, value=min(defaults.cfg, bounds.max_cfg),
+                            label=f"CFG ({bounds.min_cfg:g}-{bounds.max_cfg:g}; 0: CFG Scale)",
+                            elem_id=script.elem_id("cfg"))
+        with gr.Row():
+            status = gr.HTML(value=status_html(), elem_id=script.elem_id("status"))
+            refresh = ToolButton(value="\U0001f504", elem_id=script.elem_id("refresh"))
+    refresh.click(fn=status_html, inputs=[], outputs=[status], show_progress=False)
+    enabled.change(fn=status_html, inputs=[], outputs=[status], show_progress=False)
+    script.infotext_fields = [
+        (enabled, infotext.was_enabled),  # a callable, so pasting an infotext without our key turns it off
+        (weight, infotext.KEY_WEIGHT),
+        (steps, lambda params: params.get("Steps") if infotext.was_enabled(params) else None),
+        (cfg, lambda params: params.get("CFG scale") if infotext.was_enabled(params) else None),
+    ]
+    script.paste_field_names = [infotext.KEY_WEIGHT]
+    return [enabled, weight, steps, cfg]
+
+
+def status_html() -> str:
+    try:
+        architecture, title = compat.ui_architecture()
+        text = status_line(architecture, compat.lora_dirs(), compat.current_settings(), title)
+    except Exception as error:  # the UI must build even if the model or a file is in a bad state
+        text = f"Cannot tell which LoRA the loaded checkpoint needs: {error}"
+    return f"<p class='lcm-lora-status'>{html.escape(text)}</p>"
+
+
+def process(script: Any, p: Any, *args: Any) -> None:
+    """Apply the plan after ``p.setup_prompts()`` and the checkpoint (re)load.
+
+    Not in ``setup()``: in the UI the built-in ``ScriptSampler.setup``
+    (``modules/processing_scripts/sampler.py``) runs after us and overwrites steps and sampler.
+    """
+    settings = compat.current_settings()
+    parsed = parse_script_args(args, settings.defaults)
+    _forget_previous_run(p)  # XYZ and img2img batch reuse p (modules/img2img.py process_batch)
+    if parsed.problems:
+        _report_input_problems(p, parsed.problems)
+    if not parsed.choice.enabled:
+        return
+    architecture = compat.model_architecture(getattr(p, "sd_model", None))
+    outcome = decide(_request_from(script, p), parsed.choice, architecture, compat.lora_dirs(),
+                     _usable(settings, architecture))
+    if isinstance(outcome, Skip):
+        _skip(p, outcome.reason)
+        return
+    _apply(p, outcome)
+
+
+def _usable(settings: Settings, architecture: Architecture) -> Settings:
+    """Do not switch to a sampler this WebUI lacks (A1111 < 1.8 has no LCM)."""
+    entry = catalog.for_architecture(architecture)
+    if settings.set_sampler and entry is not None and not compat.sampler_exists(entry.sampler):
+        print(f"{LOG_PREFIX} this WebUI has no '{entry.sampler}' sampler; keeping the selected sampler.")
+        return replace(settings, set_sampler=False)
+    return settings
+
+
+def _request_from(script: Any, p: Any) -> Request:
+    enable_hr = bool(getattr(p, "enable_hr", False)) and not script.is_img2img
+    return Request(
+        prompts=tuple(p.all_prompts), main_prompt=p.main_prompt,
+        negative_prompts=tuple(getattr(p, "all_negative_prompts", None) or ()),
+        steps=int(p.steps), cfg_scale=float(p.cfg_scale),
+        sampler_name=p.sampler_name, scheduler=getattr(p, "scheduler", None),
+        enable_hr=enable_hr,
+        hr_prompts=tuple(getattr(p, "all_hr_prompts", None) or ()) if enable_hr else (),
+        hr_second_pass_steps=int(getattr(p, "hr_second_pass_steps", 0) or 0),
+        hr_sampler_name=getattr(p, "hr_sampler_name", None), hr_scheduler=getattr(p, "hr_scheduler", None),
+        hr_cfg=_float_or_none(getattr(p, "hr_cfg", None)),
+        is_img2img=bool(script.is_img2img), denoising_strength=_float_or_none(getattr(p, "denoising_strength", None)),
+        img2img_fix_steps=compat.img2img_fix_steps(),
+    )
+
+
+def _apply(p: Any, plan: Plan) -> None:
+    p.all_prompts = list(plan.prompts)
+    p.main_prompt = plan.main_prompt
+    if plan.hr_prompts:
+        p.all_hr_prompts = list(plan.hr_prompts)
+    p.steps = plan.steps
+    p.cfg_scale = plan.cfg_scale
+    p.sampler_name = plan.sampler_name
+    if hasattr(p, "scheduler") and plan.scheduler is not None and compat.scheduler_exists(plan.scheduler):
+        p.scheduler = plan.scheduler
+    if hasattr(p, "enable_hr"):
+        p.hr_second_pass_steps = plan.hr_second_pass_steps
+        p.hr_sampler_name = plan.hr_sampler_name
+        if plan.hr_scheduler is None or compat.scheduler_exists(plan.hr_scheduler):
+            p.hr_scheduler = plan.hr_scheduler
+    if plan.hr_cfg is not None and hasattr(p, "hr_cfg"):  # Forge's separate hires CFG
+        p.hr_cfg = plan.hr_cfg
+    p.extra_generation_params.update(plan.infotext)
+    for note in plan.notes:
+        _tell(p, note)
+    print(f"{LOG_PREFIX} <lora:{plan.lora_name}:…> {'added' if plan.tag_added else 'kept'}; "
+          f"{plan.steps} steps, CFG {plan.cfg_scale:g}, sampler {plan.sampler_name}")
+
+
+def _skip(p: Any, reason: str) -> None:
+    p.extra_generation_params[infotext.KEY_SKIPPED] = reason
+    _tell(p, f"LCM-LoRA skipped: {reason}")
+
+
+def _report_input_problems(p: Any, problems: tuple[str, ...]) -> None:
+    text = "; ".join(problems)
+    p.extra_generation_params[infotext.KEY_INPUT] = text
+    _tell(p, f"LCM-LoRA arguments: {text}")
+
+
+def _tell(p: Any, message: str) -> None:
+    print(f"{LOG_PREFIX} {message}")
+    comment = getattr(p, "comment", None)  # shown under the image in the UI (modules/processing.py)
+    if callable(comment):
+        comment(message)
+
+
+def _forget_previous_run(p: Any) -> None:
+    for key in infotext.ALL_KEYS:
+        p.extra_generation_params.pop(key, None)
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,1 @@
+"""Stand-in of the WebUI's ``modules`` package (see ../README.md)."""
