@@ -48,10 +48,8 @@ def format_tag(name: str, weight: float) -> str:
 
 
 def add_tag(prompt: str, tag: str) -> str:
-    if not prompt:
-        return tag
-    separator = "" if prompt[-1].isspace() else " "
-    return f"{prompt}{separator}{tag}"
+    # Always exactly one space before the tag, so remove_tags restores the prompt byte for byte.
+    return f"{prompt} {tag}" if prompt else tag
 
 
 def remove_tags(prompt: str, names: Collection[str]) -> str:

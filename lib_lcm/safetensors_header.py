@@ -65,9 +65,12 @@ def _read_raw_header(handle: BinaryIO, file_size: int, name: str) -> bytes:
     (length,) = struct.unpack("<Q", prefix)
     if length < 2 or length > MAX_HEADER_BYTES:
         raise SafetensorsHeaderError(f"{name}: not a safetensors file (header length {length})")
-    if 8 + length > file_size:
+    raw = handle.read(length)
+    if not raw.startswith(b"{"):  # e.g. a pickled .ckpt (a zip) renamed to .safetensors
+        raise SafetensorsHeaderError(f"{name}: not a safetensors file (no JSON header)")
+    if len(raw) < length:
         raise SafetensorsHeaderError(f"{name}: file is truncated inside its header")
-    return handle.read(length)
+    return raw
 
 
 def _parse(path: Path, raw: bytes, file_size: int) -> SafetensorsHeader:

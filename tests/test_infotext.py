@@ -1,0 +1,28 @@
+from lib_lcm import infotext
+
+
+def test_strip_removes_only_the_tag_we_added():
+    params = {"Prompt": "a cat <lora:lcm-lora-sdv1-5:1>", "Hires prompt": "hi <lora:lcm-lora-sdv1-5:1>",
+              infotext.KEY_LORA: "lcm-lora-sdv1-5", infotext.KEY_TAG: infotext.TAG_ADDED}
+    infotext.strip_added_tags(params)
+    assert params["Prompt"] == "a cat" and params["Hires prompt"] == "hi"
+
+
+def test_a_tag_the_user_typed_stays():
+    params = {"Prompt": "a cat <lora:lcm-lora-sdv1-5:0.7>", infotext.KEY_LORA: "lcm-lora-sdv1-5",
+              infotext.KEY_TAG: infotext.TAG_FROM_PROMPT}
+    infotext.strip_added_tags(params)
+    assert params["Prompt"] == "a cat <lora:lcm-lora-sdv1-5:0.7>"
+
+
+def test_infotexts_from_elsewhere_are_untouched():
+    params = {"Prompt": "a <lora:lcm-lora-sdv1-5:1>"}
+    infotext.strip_added_tags(params)
+    assert params == {"Prompt": "a <lora:lcm-lora-sdv1-5:1>"}
+    assert not infotext.was_enabled(params)
+
+
+def test_weight_from():
+    assert infotext.weight_from({infotext.KEY_WEIGHT: "0.75"}) == 0.75
+    assert infotext.weight_from({infotext.KEY_WEIGHT: "x"}) is None
+    assert infotext.weight_from({}) is None
