@@ -1,0 +1,53 @@
+"""Command line: ``python -m lib_lcm demo`` and ``python -m lib_lcm detect FILE...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lib_lcm", description="LCM-LoRA tools without the WebUI.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="offline showcase: 4 LCM steps beside a 25-step baseline")
+    demo.add_argument("--out", type=Path, default=Path("lcm-demo-out"), help="folder for lcm-demo.png")
+    demo.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="one image per seed")
+    demo.add_argument("--size", type=int, default=128, help="image size in pixels (multiple of 8)")
+    demo.add_argument("--repeats", type=int, default=3, help="timed passes; the median is reported")
+    detect = commands.add_parser("detect", help="architecture of .safetensors files, from their headers")
+    detect.add_argument("files", type=Path, nargs="+")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "demo":
+        if args.size <= 0 or args.size % 8 or args.repeats < 1:
+            print("--size must be a positive multiple of 8 and --repeats at least 1", file=sys.stderr)
+            return 2
+        from lib_lcm import demo
+
+        demo.main(args.out, args.seeds, args.size, args.repeats)
+        return 0
+    return _detect(args.files)
+
+
+def _detect(files: Sequence[Path]) -> int:
+    from lib_lcm.safetensors_header import SafetensorsHeaderError, read_header
+
+    status = 0
+    for path in files:
+        try:
+            detection = read_header(path).detect()
+        except SafetensorsHeaderError as error:
+            print(f"{path}: {error}")
+            status = 1
+            continue
+        print(f"{path}: {detection.architecture.label} {detection.kind} ({detection.evidence})")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
