@@ -78,7 +78,7 @@ def test_not_safetensors_at_all(tmp_path, content, reason):
 def test_pickles_are_refused_by_name(tmp_path):
     path = tmp_path / "model.ckpt"
     path.write_bytes(b"whatever")
-    with pytest.raises(SafetensorsHeaderError, match="only .safetensors"):
+    with pytest.raises(SafetensorsHeaderError, match=r"only \.safetensors"):
         read_header(path)
 
 

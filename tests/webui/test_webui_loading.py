@@ -46,7 +46,7 @@ def test_defaults_follow_the_settings(webui):
     shared.opts.lcm_lora_default_steps = 6
     shared.opts.lcm_lora_default_cfg = 1.5
     shared.opts.lcm_lora_max_steps = 12
-    enabled, weight, steps, cfg = webui.runner().by_title(TITLE).controls
+    _enabled, _weight, steps, cfg = webui.runner().by_title(TITLE).controls
     assert (steps.value, cfg.value, steps.maximum) == (6, 1.5, 12)
 
 
@@ -84,7 +84,7 @@ def test_status_line_without_any_model_or_checkpoint(webui, monkeypatch):
 def test_settings_are_registered_in_their_own_section_with_widgets(webui):
     ours = {k: v for k, v in shared.opts.data_labels.items() if k.startswith("lcm_lora_")}
     assert len(ours) == 12
-    for key, info in ours.items():
+    for _key, info in ours.items():
         assert info.section == ("lcm_lora", "LCM-LoRA") and info.category_id == "sd"
         if isinstance(info.default, float):
             assert info.component is gr.Slider and info.component_args["maximum"] >= info.default

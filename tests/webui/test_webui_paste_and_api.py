@@ -40,7 +40,7 @@ def test_regenerating_from_a_pasted_infotext_gives_one_tag(sd15):
 
 
 def test_an_infotext_without_our_key_turns_the_accordion_off(sd15):
-    params, values = paste_into_fresh_tab(sd15, "a dog\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1")
+    _params, values = paste_into_fresh_tab(sd15, "a dog\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1")
     assert values[0] is False
     assert values[1:] == [infotext_utils.UNCHANGED] * 3
 
@@ -59,13 +59,13 @@ def test_infotext_even_when_skipped_parses(webui):
 
 
 def test_api_positional_args(sd15):
-    p, processed = sd15.txt2img(ON, ui=False, steps=50, cfg_scale=7.0, sampler_name="Euler")
+    p, _processed = sd15.txt2img(ON, ui=False, steps=50, cfg_scale=7.0, sampler_name="Euler")
     assert (p.steps, p.cfg_scale, p.sampler_name) == (4, 1.0, "LCM")
     assert p.sampled[0].loras == [("lcm-lora-sdv1-5", ["1"])]
 
 
 def test_api_without_our_args_is_off(sd15):
-    p, processed = sd15.txt2img([], ui=False, steps=50, sampler_name="Euler")
+    p, _processed = sd15.txt2img([], ui=False, steps=50, sampler_name="Euler")
     assert (p.steps, p.sampler_name, p.all_prompts) == (50, "Euler", ["a cat"])
 
 
@@ -75,7 +75,7 @@ def test_api_short_args_take_the_ui_defaults(sd15):
 
 
 def test_api_a_single_dict_by_name(sd15):
-    p, processed = sd15.txt2img([{"enabled": True, "steps": 6, "cfg": 1.5, "weight": 0.8}], ui=False)
+    p, _processed = sd15.txt2img([{"enabled": True, "steps": 6, "cfg": 1.5, "weight": 0.8}], ui=False)
     assert (p.steps, p.cfg_scale) == (6, 1.5)
     assert p.all_prompts == ["a cat <lora:lcm-lora-sdv1-5:0.8>"]
 

@@ -38,7 +38,7 @@ def test_batches_every_prompt_of_every_batch_and_the_grid_prompt(sd15):
 def test_hires_pass_gets_the_lora_clamped_steps_and_the_lcm_sampler(sd15):
     p, processed = sd15.txt2img(ON, enable_hr=True, hr_second_pass_steps=20, hr_sampler_name="Euler a",
                                 hr_prompt="a cat, detailed", batch_size=2)
-    first, hires, *_ = p.sampled
+    _first, hires, *_ = p.sampled
     assert hires.loras == [("lcm-lora-sdv1-5", ["1"])]
     assert (hires.sampler_name, hires.scheduler, hires.steps_run) == ("LCM", "SGM Uniform", 8)
     assert p.all_hr_prompts == [f"a cat, detailed {TAG}"] * 2
