@@ -38,6 +38,8 @@ def parse_script_args(args: Sequence[Any], defaults: Choice) -> ParsedArgs:
     weight = _parse_weight(values.get("weight"), defaults.weight, problems)
     steps = _parse_steps(values.get("steps"), defaults.steps, problems)
     cfg = _parse_cfg(values.get("cfg"), defaults.cfg, problems)
+    if not enabled and not any("'enabled'" in p for p in problems):
+        problems = []  # the values of a script that is off do not matter; off means untouched
     return ParsedArgs(Choice(enabled, weight, steps, cfg), tuple(problems))
 
 
@@ -71,6 +73,9 @@ def _parse_enabled(value: Any, problems: list[str]) -> bool:
 
 
 def _number(name: str, value: Any, problems: list[str]) -> float | None:
+    """The value as a finite float; None when absent or unusable (unusable is recorded in problems)."""
+    if value is None:
+        return None
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
             value = float(value)
@@ -84,8 +89,6 @@ def _number(name: str, value: Any, problems: list[str]) -> float | None:
 
 
 def _parse_weight(value: Any, default: float, problems: list[str]) -> float:
-    if value is None:
-        return default
     number = _number("weight", value, problems)
     if number is None:
         return default
@@ -98,8 +101,6 @@ def _parse_weight(value: Any, default: float, problems: list[str]) -> float:
 
 
 def _parse_steps(value: Any, default: int, problems: list[str]) -> int:
-    if value is None:
-        return default
     number = _number("steps", value, problems)
     if number is None:
         return default
@@ -112,8 +113,6 @@ def _parse_steps(value: Any, default: int, problems: list[str]) -> int:
 
 
 def _parse_cfg(value: Any, default: float, problems: list[str]) -> float:
-    if value is None:
-        return default
     number = _number("cfg", value, problems)
     if number is None:
         return default

@@ -67,6 +67,11 @@ def test_bad_values_fall_back_or_clamp_with_one_sentence(args, choice, problem):
     assert len(result.problems) == 1 and result.problems[0].startswith(problem)
 
 
+def test_problems_of_a_disabled_script_are_not_reported():
+    assert parse(False, "heavy", -3, "x").problems == ()
+    assert parse("maybe", "heavy").problems[0].startswith("'enabled' must be true or false")
+
+
 def test_numbers_as_strings_are_fine():
     assert parse("1", "0.5", "6", "2").choice == Choice(True, 0.5, 6, 2.0)
 

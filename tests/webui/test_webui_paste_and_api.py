@@ -97,3 +97,9 @@ def test_api_bad_args_never_break_the_generation(sd15, args, expect_on, message)
         assert message in processed.infotexts[0]
     if expect_on:
         assert 1.0 <= p.cfg_scale <= 2.5 and 2 <= p.steps <= 8
+
+
+def test_api_disabled_with_garbage_values_stays_untouched(sd15):
+    p, processed = sd15.txt2img([False, "heavy", -3, "x"], ui=False, steps=30, sampler_name="Euler")
+    assert (p.steps, p.sampler_name, p.all_prompts) == (30, "Euler", ["a cat"])
+    assert "LCM-LoRA" not in processed.infotexts[0]
