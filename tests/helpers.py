@@ -10,6 +10,7 @@ import struct
 from functools import cache
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 _DTYPE_BYTES = {"F16": 2, "BF16": 2, "F32": 4, "I64": 8, "I32": 4}
 

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def load_install():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import png_base64
+from e2e_support import png_base64
 
 TITLE = "LCM-LoRA"
 ON = {TITLE: {"args": [True, 1.0, 4, 1.0]}}

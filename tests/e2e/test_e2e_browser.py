@@ -9,7 +9,7 @@ import os
 import shutil
 
 import pytest
-from conftest import WEBUI_URL
+from e2e_support import WEBUI_URL
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")

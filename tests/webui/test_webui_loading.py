@@ -3,8 +3,8 @@ import subprocess
 import sys
 
 import gradio as gr
-from conftest import ROOT, SCRIPT_FILE, TITLE
 from modules import script_callbacks, scripts, shared
+from webui_env import ROOT, SCRIPT_FILE, TITLE
 
 
 def test_exactly_our_script_class_is_registered(webui):

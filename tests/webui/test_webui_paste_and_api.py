@@ -2,8 +2,8 @@
 import math
 
 import pytest
-from conftest import TITLE
 from modules import infotext_utils
+from webui_env import TITLE
 
 from lib_lcm import infotext
 

@@ -1,7 +1,7 @@
 """The real Script class through the WebUI's hooks: txt2img, img2img, inpaint, hires, batches."""
 import pytest
-from conftest import TITLE
 from modules import processing, sd_samplers, shared
+from webui_env import TITLE
 
 from lib_lcm import infotext
 
