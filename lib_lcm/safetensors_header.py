@@ -44,10 +44,13 @@ class SafetensorsHeader:
         return detect_architecture(self.tensors)
 
 
-def read_header(path: str | os.PathLike[str]) -> SafetensorsHeader:
-    """Parse and validate the header of ``path``; raise SafetensorsHeaderError with a reason."""
+def read_header(path: str | os.PathLike[str], *, check_suffix: bool = True) -> SafetensorsHeader:
+    """Parse and validate the header of ``path``; raise SafetensorsHeaderError with a reason.
+
+    ``check_suffix=False`` is for our own download parts, whose name ends in ``.part``.
+    """
     path = Path(path)
-    if path.suffix.lower() != ".safetensors":
+    if check_suffix and path.suffix.lower() != ".safetensors":
         raise SafetensorsHeaderError(f"{path.name}: only .safetensors files are read (pickled .ckpt/.pt are refused)")
     try:
         with path.open("rb") as handle:

@@ -57,3 +57,26 @@ def write_layout(path: str | os.PathLike, name: str, **kwargs) -> Path:
     metadata = doc.get("safetensors_metadata")
     metadata = metadata if isinstance(metadata, dict) else None  # ssd-1b: "unknown"
     return write_sparse_safetensors(path, tensors_of(name, **kwargs), metadata)
+
+
+def tiny_lora_bytes(name: str, seed: int = 0, rank: int = 1) -> bytes:
+    """The official key names at rank ``rank`` (the real layouts are rank 64): small, same detector features.
+
+    lora_down keeps its input width ([rank, in, ...]), which is what tells SD1/SDXL apart.
+    """
+    import numpy as np
+    from safetensors.numpy import save
+
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for key, info in tensors_of(name).items():
+        shape = list(info["shape"])
+        if key.endswith(".lora_down.weight"):
+            shape[0] = rank
+        elif key.endswith(".lora_up.weight"):
+            shape[1] = rank
+        if key.endswith(".alpha"):
+            arrays[key] = np.array(rank, dtype=np.float16)
+        else:
+            arrays[key] = (rng.standard_normal(shape, dtype=np.float32) * 0.01).astype(np.float16)
+    return save(arrays, metadata={"format": "pt"})
