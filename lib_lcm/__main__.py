@@ -18,6 +18,15 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--repeats", type=int, default=3, help="timed passes; the median is reported")
     detect = commands.add_parser("detect", help="architecture of .safetensors files, from their headers")
     detect.add_argument("files", type=Path, nargs="+")
+    fetch = commands.add_parser("download", help="download official acceleration LoRAs into a Lora folder")
+    fetch.add_argument("keys", nargs="+", metavar="KEY", help="sd15, sdxl, ssd-1b or all")
+    fetch.add_argument("--dir", type=Path, required=True, help="the Lora folder (stable-diffusion-webui/models/Lora)")
+    fetch.add_argument("--name", help="save under this file name (one key only)")
+    fetch.add_argument("--endpoint", help="Hugging Face endpoint (default: HF_ENDPOINT or huggingface.co)")
+    ui = commands.add_parser("ui", help="the download tab as a standalone page on 127.0.0.1")
+    ui.add_argument("--dir", type=Path, required=True, help="the Lora folder")
+    ui.add_argument("--port", type=int, default=7861)
+    ui.add_argument("--endpoint", help="Hugging Face endpoint (default: HF_ENDPOINT or huggingface.co)")
     return parser
 
 
@@ -31,6 +40,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         demo.main(args.out, args.seeds, args.size, args.repeats)
         return 0
+    if args.command == "download":
+        from lib_lcm.cli_download import run_downloads
+
+        return run_downloads(args.keys, args.dir, args.name, args.endpoint)
+    if args.command == "ui":
+        from lib_lcm.cli_download import serve_ui
+
+        return serve_ui(args.dir, args.port, args.endpoint)
     return _detect(args.files)
 
 

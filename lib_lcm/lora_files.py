@@ -36,8 +36,8 @@ class LoraLookup:
             return f"Uses {self.path.name} for {self.entry.architecture.label}."
         reasons = " ".join(self.rejected)
         return (f"Missing: no usable {self.entry.family} file for {self.entry.architecture.label}. "
-                f"Put {self.entry.repo_file} from {self.entry.repo_id} into the Lora folder as "
-                f"{self.entry.local_filename}. {reasons}").strip()
+                f"Download it in the LCM-LoRA tab, or put {self.entry.repo_file} from {self.entry.repo_id} "
+                f"into the Lora folder as {self.entry.local_filename}. {reasons}").strip()
 
 
 def candidate_names(entry: AccelerationLora, settings: Settings) -> list[str]:

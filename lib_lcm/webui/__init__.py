@@ -22,7 +22,10 @@ def on_infotext_pasted(text: str, params: dict[str, Any]) -> None:
 def register() -> None:
     from modules import script_callbacks
 
+    from lib_lcm.webui.downloads import on_app_started, on_ui_tabs
     from lib_lcm.webui.settings_ui import on_ui_settings
 
     script_callbacks.on_ui_settings(on_ui_settings)
     script_callbacks.on_infotext_pasted(on_infotext_pasted)
+    script_callbacks.on_ui_tabs(on_ui_tabs)
+    script_callbacks.on_app_started(on_app_started)

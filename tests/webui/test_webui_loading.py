@@ -12,11 +12,10 @@ def test_exactly_our_script_class_is_registered(webui):
 
 
 def test_callbacks_are_registered_once_and_again_after_reload_ui(webui):
-    assert len(script_callbacks.callbacks["ui_settings"]) == 1
-    assert len(script_callbacks.callbacks["infotext_pasted"]) == 1
+    kinds = ("ui_settings", "infotext_pasted", "ui_tabs", "app_started")
+    assert [len(script_callbacks.callbacks[k]) for k in kinds] == [1, 1, 1, 1]
     scripts.load_script_classes(str(SCRIPT_FILE))  # Reload UI: clear_callbacks(), then re-exec scripts/
-    assert len(script_callbacks.callbacks["ui_settings"]) == 1
-    assert len(script_callbacks.callbacks["infotext_pasted"]) == 1
+    assert [len(script_callbacks.callbacks[k]) for k in kinds] == [1, 1, 1, 1]
 
 
 def test_always_visible_in_both_tabs_with_stable_title(webui):

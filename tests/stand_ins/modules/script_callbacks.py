@@ -21,6 +21,21 @@ def on_app_started(callback, *, name=None):
     callbacks["app_started"].append(callback)
 
 
+def on_ui_tabs(callback, *, name=None):
+    callbacks["ui_tabs"].append(callback)
+
+
+def ui_tabs_callback():
+    # modules/ui.py create_ui: each callback returns [(gr.Blocks, title, elem_id)]
+    return [tab for callback in callbacks["ui_tabs"] for tab in (callback() or [])]
+
+
+def app_started_callback(demo, app):
+    # webui.py, after launch (and again after each Reload UI)
+    for callback in callbacks["app_started"]:
+        callback(demo, app)
+
+
 def on_script_unloaded(callback, *, name=None):
     callbacks["script_unloaded"].append(callback)
 

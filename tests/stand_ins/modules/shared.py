@@ -18,6 +18,9 @@ cmd_opts = argparse.Namespace(
     lora_dir=os.path.join(paths.models_path, "Lora"),
     lyco_dir_backcompat=os.path.join(paths.models_path, "LyCORIS"),
     no_gradio_queue=False,
+    api_auth=None,
 )
 
 sd_model = None  # set by tests; the real one is a property that loads the checkpoint
+
+hf_endpoint = os.getenv('HF_ENDPOINT', 'https://huggingface.co')

@@ -1,0 +1,202 @@
+"""The download service, the background jobs and the HTTP endpoints, against the local hub server."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from helpers import tiny_lora_bytes, write_layout
+from hub_server import FakeHub
+
+from lib_lcm import catalog
+from lib_lcm.architecture import Architecture
+from lib_lcm.download_api import register_routes
+from lib_lcm.download_jobs import Jobs
+from lib_lcm.download_service import DownloadService
+from lib_lcm.downloads_ui import _view, render_row, safe_report
+
+LAYOUT = {"sd15": "lcm-lora-sdv1-5", "sdxl": "lcm-lora-sdxl", "ssd-1b": "lcm-lora-ssd-1b"}
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    server = FakeHub(tmp_path_factory.mktemp("hub"))
+    yield server
+    server.close()
+
+
+@pytest.fixture(autouse=True)
+def served(hub, monkeypatch):
+    hub.reset()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    for key, layout in LAYOUT.items():
+        entry = catalog.by_key(key)
+        hub.add(entry.repo_id, entry.repo_file, tiny_lora_bytes(layout))
+
+
+@pytest.fixture
+def refreshed():
+    return []
+
+
+@pytest.fixture
+def service(hub, lora_dir, refreshed):
+    return DownloadService(lora_dir=lambda: lora_dir, loaded=lambda: (Architecture.SDXL, "xl.safetensors [abc]"),
+                           endpoint=lambda: hub.url, jobs=Jobs(after_download=refreshed.append))
+
+
+@pytest.fixture
+def client(service):
+    app = FastAPI()
+    register_routes(app, service)
+    return TestClient(app)
+
+
+def wait_done(service, key, timeout=30):
+    state = service.jobs.wait(key, timeout)
+    assert state is not None and state.state != "running"
+    return state
+
+
+def entry_of(report, key):
+    return next(e for e in report["entries"] if e["key"] == key)
+
+
+# --- service and jobs -----------------------------------------------------------------------------
+
+def test_auto_picks_the_loaded_architecture(service):
+    assert service.entry_for("auto").key == "sdxl"
+    service.loaded = lambda: (Architecture.SD2, "v2.safetensors")
+    with pytest.raises(Exception, match="SD 2.x") as caught:
+        service.entry_for("auto")
+    assert caught.value.kind == "unsupported"
+
+
+def test_job_downloads_in_the_background_and_refreshes_the_lora_list(service, lora_dir, refreshed):
+    job = service.start("sd15")
+    assert job.state == "running"
+    final = wait_done(service, "sd15")
+    assert final.state == "done" and final.percent == 100.0
+    assert refreshed == [lora_dir / "lcm-lora-sdv1-5.safetensors"]
+
+
+def test_a_second_start_while_running_is_told(service, hub):
+    hub.faults["rate"] = 2 * 1024 * 1024
+    service.start("sd15")
+    with pytest.raises(Exception, match="already being downloaded") as caught:
+        service.start("sd15")
+    assert caught.value.kind == "busy"
+    assert service.cancel("sd15")
+    assert wait_done(service, "sd15").state == "cancelled"
+
+
+def test_status_report_states(service, lora_dir):
+    write_layout(lora_dir / "lcm-lora-ssd-1b.safetensors", "lcm-lora-sdv1-5")  # wrong architecture, user's file
+    (lora_dir / "lcm-lora-sdxl.safetensors").write_bytes(b"garbage")
+    report = service.report()
+    assert report["loaded"] == {"architecture": "sdxl", "label": "SDXL", "title": "xl.safetensors [abc]", "key": "sdxl"}
+    assert entry_of(report, "sd15")["state"] == "missing"
+    assert entry_of(report, "sdxl")["state"] == "corrupt" and entry_of(report, "sdxl")["matches_loaded_checkpoint"]
+    assert entry_of(report, "ssd-1b")["state"] == "different"
+    assert "holds a SD 1.5 lora" in entry_of(report, "ssd-1b")["message"]
+    service.start("sd15")
+    wait_done(service, "sd15")
+    assert entry_of(service.report(), "sd15")["state"] == "verified"
+    assert entry_of(service.report(), "sd15")["used_file"] == "lcm-lora-sdv1-5.safetensors"
+
+
+def test_partial_download_shows_in_the_status(service, hub):
+    hub.faults["drop_after"] = 1024 * 1024 + 10
+    service.start("sd15")
+    assert wait_done(service, "sd15").state == "failed"
+    item = entry_of(service.report(), "sd15")
+    assert item["state"] == "partial" and item["partial_bytes"] == 1024 * 1024
+    assert "resume" in item["job"]["message"]
+
+
+def test_tab_rows_render_every_state(service, hub):
+    rows = _view(service, "")
+    assert len(rows) == 5 and "latent-consistency/lcm-lora-sdv1-5" in rows[1]
+    assert "← for the loaded checkpoint" in rows[2]
+    hub.faults["rate"] = 1024 * 1024
+    service.start("sdxl")
+    time.sleep(1.0)
+    running = render_row(safe_report(service), "sdxl")
+    assert "data-lcm-lora-state='running'" in running and "<progress" in running and "MB/s" in running
+    service.cancel("sdxl")
+    wait_done(service, "sdxl")
+    assert "Cancelled" in render_row(safe_report(service), "sdxl")
+
+
+def test_the_tab_renders_even_when_the_folder_cannot_be_read():
+    def broken() -> None:
+        raise OSError("the drive is gone")
+
+    rows = _view(DownloadService(lora_dir=broken), "")
+    assert "Cannot read the Lora folder: the drive is gone" in rows[0]
+    assert all("status unavailable" in row for row in rows[1:4])
+
+
+# --- HTTP API -------------------------------------------------------------------------------------
+
+def test_status_endpoint(client):
+    response = client.get("/lcm-lora/v1/status")
+    assert response.status_code == 200
+    body = response.json()
+    assert [e["key"] for e in body["entries"]] == ["sd15", "sdxl", "ssd-1b"]
+    assert {e["local_file"] for e in body["entries"]} == {
+        "lcm-lora-sdv1-5.safetensors", "lcm-lora-sdxl.safetensors", "lcm-lora-ssd-1b.safetensors"}
+
+
+def test_download_endpoint_waiting_for_the_result(client, lora_dir):
+    response = client.post("/lcm-lora/v1/download", json={"key": "auto", "wait": True})
+    assert response.status_code == 200, response.text
+    assert response.json()["job"]["state"] == "done"
+    assert (lora_dir / "lcm-lora-sdxl.safetensors").exists()
+    again = client.post("/lcm-lora/v1/download", json={"key": "sdxl", "wait": True})
+    assert again.status_code == 200 and "already present" in again.json()["message"]
+
+
+def test_download_endpoint_in_the_background(client, service):
+    response = client.post("/lcm-lora/v1/download", json={"key": "ssd-1b"})
+    assert response.status_code == 202 and response.json()["job"]["state"] == "running"
+    wait_done(service, "ssd-1b")
+    assert entry_of(client.get("/lcm-lora/v1/status").json(), "ssd-1b")["job"]["state"] == "done"
+
+
+@pytest.mark.parametrize(("body", "status", "kind"), [
+    ({"key": "sd3"}, 400, "invalid_key"),
+    ({}, 400, "bad_request"),
+    ({"key": 5}, 400, "bad_request"),
+    ({"key": "sd15", "name": "../x"}, 400, "invalid_name"),
+    ({"key": "sd15", "name": 3}, 400, "bad_request"),
+    ({"key": "sd15", "wait": "yes"}, 400, "bad_request"),
+])
+def test_bad_requests_get_a_clear_4xx(client, body, status, kind):
+    response = client.post("/lcm-lora/v1/download", json=body)
+    assert response.status_code == status and response.json()["error"] == kind
+    assert response.json()["message"]
+
+
+def test_errors_of_the_transfer_map_to_http_statuses(client, hub, lora_dir):
+    (lora_dir / "lcm-lora-sdv1-5.safetensors").write_bytes(b"mine")
+    response = client.post("/lcm-lora/v1/download", json={"key": "sd15", "wait": True})
+    assert response.status_code == 409 and response.json()["error"] == "corrupt_present"
+    hub.faults["resolve_status"] = 403
+    response = client.post("/lcm-lora/v1/download", json={"key": "sdxl", "wait": True})
+    assert response.status_code == 403 and "HF_TOKEN" in response.json()["message"]
+
+
+def test_json_that_is_not_an_object(client):
+    response = client.post("/lcm-lora/v1/download", content=b"[1,2]", headers={"Content-Type": "application/json"})
+    assert 400 <= response.status_code < 500
+
+
+def test_cancel_endpoint(client, hub, service):
+    hub.faults["rate"] = 1024 * 1024
+    client.post("/lcm-lora/v1/download", json={"key": "sdxl"})
+    assert client.post("/lcm-lora/v1/cancel", json={"key": "sdxl"}).json() == {"ok": True, "cancelled": True}
+    assert wait_done(service, "sdxl").state == "cancelled"
+    assert client.post("/lcm-lora/v1/cancel", json={"key": "sdxl"}).json()["cancelled"] is False

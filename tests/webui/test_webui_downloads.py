@@ -1,0 +1,95 @@
+"""The LCM-LoRA tab and /lcm-lora/v1 endpoints as the WebUI registers them (stand-ins + local hub)."""
+import sys
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from helpers import tiny_lora_bytes
+from hub_server import FakeHub
+from webui_env import STAND_INS
+
+from lib_lcm import catalog
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    server = FakeHub(tmp_path_factory.mktemp("hub"))
+    entry = catalog.by_key("sd15")
+    server.add(entry.repo_id, entry.repo_file, tiny_lora_bytes("lcm-lora-sdv1-5"))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def wired(webui, hub, monkeypatch):
+    """The WebUI after start: shared.hf_endpoint pointing at the local hub, the builtin Lora module loaded."""
+    from modules import script_callbacks, shared
+
+    import lib_lcm.webui.downloads as downloads
+
+    monkeypatch.setattr(downloads, "_service", None)
+    monkeypatch.setattr(shared, "hf_endpoint", hub.url)
+    monkeypatch.syspath_prepend(str(STAND_INS))
+    import networks
+
+    monkeypatch.setitem(sys.modules, "networks", networks)
+    monkeypatch.setattr(networks, "rescans", 0)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    app = FastAPI()
+    script_callbacks.app_started_callback(None, app)
+    return app, networks
+
+
+def test_the_tab_is_registered(webui):
+    from modules import script_callbacks
+
+    [(blocks, title, elem_id)] = script_callbacks.ui_tabs_callback()
+    assert (title, elem_id) == ("LCM-LoRA", "lcm_lora")
+    ids = {block.elem_id for block in blocks.blocks.values() if getattr(block, "elem_id", None)}
+    assert {"lcm_lora_download_sd15", "lcm_lora_download_sdxl", "lcm_lora_download_ssd_1b",
+            "lcm_lora_download_auto", "lcm_lora_downloads_refresh"} <= ids
+
+
+def test_routes_are_added_once_even_after_reload_ui(wired):
+    from modules import script_callbacks
+
+    app, _ = wired
+    before = len(app.routes)
+    script_callbacks.app_started_callback(None, app)
+    assert len(app.routes) == before
+    assert {r.path for r in app.routes} >= {"/lcm-lora/v1/status", "/lcm-lora/v1/download", "/lcm-lora/v1/cancel"}
+
+
+def test_download_for_the_loaded_checkpoint_makes_it_usable_at_once(wired, webui):
+    from lib_lcm.webui import status_html
+
+    app, networks = wired
+    assert "Missing" in status_html() and "LCM-LoRA tab" in status_html()
+    response = TestClient(app).post("/lcm-lora/v1/download", json={"key": "auto", "wait": True})
+    assert response.status_code == 200, response.text
+    assert (webui.lora_dir / "lcm-lora-sdv1-5.safetensors").exists()
+    assert networks.rescans == 1  # the builtin's list was refreshed
+    assert "Uses lcm-lora-sdv1-5.safetensors" in status_html()
+    p, _ = webui.txt2img([True, 1.0, 4, 1.0])
+    assert p.sampled[0].loras == [("lcm-lora-sdv1-5", ["1"])]
+
+
+def test_status_endpoint_knows_the_loaded_checkpoint(wired):
+    app, _ = wired
+    body = TestClient(app).get("/lcm-lora/v1/status").json()
+    assert body["loaded"]["key"] == "sd15" and body["loaded"]["title"].startswith("checkpoint-sd15.safetensors")
+
+
+def test_api_auth_protects_the_endpoints_like_the_webui_api(webui, hub, monkeypatch):
+    from modules import script_callbacks, shared
+
+    import lib_lcm.webui.downloads as downloads
+
+    monkeypatch.setattr(downloads, "_service", None)
+    monkeypatch.setattr(shared.cmd_opts, "api_auth", "me:secret", raising=False)
+    app = FastAPI()
+    script_callbacks.app_started_callback(None, app)
+    client = TestClient(app)
+    assert client.get("/lcm-lora/v1/status").status_code == 401
+    assert client.get("/lcm-lora/v1/status", auth=("me", "wrong")).status_code == 401
+    assert client.get("/lcm-lora/v1/status", auth=("me", "secret")).status_code == 200
