@@ -69,7 +69,7 @@ def entry_of(report, key):
 def test_auto_picks_the_loaded_architecture(service):
     assert service.entry_for("auto").key == "sdxl"
     service.loaded = lambda: (Architecture.SD2, "v2.safetensors")
-    with pytest.raises(Exception, match="SD 2.x") as caught:
+    with pytest.raises(Exception, match=r"SD 2\.x") as caught:
         service.entry_for("auto")
     assert caught.value.kind == "unsupported"
 
