@@ -39,7 +39,7 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.
 _FORBIDDEN_IN_NAME = set('/\\:<>"|?*') | {chr(c) for c in range(32)}
 _PROGRESS_EVERY_S = 0.2
 _HASH_BLOCK = 8 * 1024 * 1024
-MB = 1024 * 1024
+MB = 1_000_000  # for messages: decimal megabytes, as the hub shows sizes
 
 
 class DownloadError(Exception):

@@ -39,17 +39,22 @@ def build_tab(service: DownloadService) -> Any:
         rows, buttons = [], []
         for entry in catalog.CATALOG:
             with gr.Row(equal_height=True):
-                rows.append(gr.HTML(value=render_row(report, entry.key),
-                                    elem_id=f"lcm_lora_row_{element_id(entry.key)}"))
-                download = gr.Button("Download", variant="primary",
-                                     elem_id=f"lcm_lora_download_{element_id(entry.key)}")
-                cancel = gr.Button("Cancel", elem_id=f"lcm_lora_cancel_{element_id(entry.key)}")
+                with gr.Column(scale=5):
+                    rows.append(gr.HTML(value=render_row(report, entry.key),
+                                        elem_id=f"lcm_lora_row_{element_id(entry.key)}"))
+                with gr.Column(scale=1, min_width=140):
+                    download = gr.Button("Download", variant="primary",
+                                         elem_id=f"lcm_lora_download_{element_id(entry.key)}")
+                    cancel = gr.Button("Cancel", elem_id=f"lcm_lora_cancel_{element_id(entry.key)}")
                 buttons.append((entry.key, download, cancel))
         with gr.Row():
-            name = gr.Textbox(label="Save as (optional; empty keeps the catalog name)", elem_id="lcm_lora_save_as",
-                              placeholder="lcm-lora-sdv1-5.safetensors")
-            auto = gr.Button("Download the one for my checkpoint", variant="primary", elem_id="lcm_lora_download_auto")
-            refresh = gr.Button("Refresh", elem_id=REFRESH_ID)
+            with gr.Column(scale=5):
+                name = gr.Textbox(label="Save as (optional; empty keeps the catalog name)",
+                                  elem_id="lcm_lora_save_as", placeholder="lcm-lora-sdv1-5.safetensors")
+            with gr.Column(scale=1, min_width=140):
+                auto = gr.Button("Download the one for my checkpoint", variant="primary",
+                                 elem_id="lcm_lora_download_auto")
+                refresh = gr.Button("Refresh", elem_id=REFRESH_ID)
         message = gr.HTML(value="", elem_id="lcm_lora_downloads_message")
 
         outputs = [header, *rows, message]

@@ -1,0 +1,67 @@
+"""`python -m lib_lcm download`, run as a real process against the local hub server."""
+import os
+import subprocess
+import sys
+
+import pytest
+from helpers import ROOT, tiny_lora_bytes
+from hub_server import FakeHub
+
+from lib_lcm import catalog
+
+LAYOUT = {"sd15": "lcm-lora-sdv1-5", "sdxl": "lcm-lora-sdxl", "ssd-1b": "lcm-lora-ssd-1b"}
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    server = FakeHub(tmp_path_factory.mktemp("hub"))
+    for key, layout in LAYOUT.items():
+        entry = catalog.by_key(key)
+        server.add(entry.repo_id, entry.repo_file, tiny_lora_bytes(layout))
+    yield server
+    server.close()
+
+
+def cli(*args, env=None):
+    environment = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_TOKEN", "HF_ENDPOINT")}
+    environment.update(env or {})
+    return subprocess.run([sys.executable, "-m", "lib_lcm", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env=environment)
+
+
+def test_download_all_into_a_folder(hub, tmp_path):
+    result = cli("download", "all", "--dir", str(tmp_path / "Lora"), "--endpoint", hub.url)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "Lora").glob("*.safetensors")) == [
+        "lcm-lora-sdv1-5.safetensors", "lcm-lora-sdxl.safetensors", "lcm-lora-ssd-1b.safetensors"]
+    assert result.stdout.count("verified against the hub's sha256") == 3
+    assert "100.0%" in result.stderr  # the progress bar
+
+
+def test_hf_endpoint_from_the_environment_and_a_chosen_name(hub, tmp_path):
+    result = cli("download", "sdxl", "--dir", str(tmp_path), "--name", "xl-speed", env={"HF_ENDPOINT": hub.url})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "xl-speed.safetensors").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["download", "sd3", "--dir", "X"], "'sd3' is not in the catalog"),
+    (["download", "all", "--dir", "X", "--name", "x"], "--name works with one key only"),
+    (["download", "sd15", "--dir", "X", "--name", "../x"], "is not a usable file name"),
+])
+def test_usage_errors_exit_2_with_one_sentence(hub, tmp_path, args, message):
+    result = cli(*[str(tmp_path / a) if a == "X" else a for a in args], "--endpoint", hub.url)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_failure_exits_1_and_keeps_the_users_file(hub, tmp_path):
+    (tmp_path / "lcm-lora-sdv1-5.safetensors").write_bytes(b"mine")
+    result = cli("download", "sd15", "--dir", str(tmp_path), "--endpoint", hub.url)
+    assert result.returncode == 1 and "left untouched" in result.stderr and "Traceback" not in result.stderr
+    assert (tmp_path / "lcm-lora-sdv1-5.safetensors").read_bytes() == b"mine"
+
+
+def test_offline(hub, tmp_path):
+    result = cli("download", "sd15", "--dir", str(tmp_path), "--endpoint", hub.url, env={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 1 and "Offline mode is on" in result.stderr
