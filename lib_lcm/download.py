@@ -17,10 +17,12 @@ Steps (numbered as in ``download``):
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
 import os
+import queue
 import re
 import shutil
 import threading
@@ -39,6 +41,7 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.
 _FORBIDDEN_IN_NAME = set('/\\:<>"|?*') | {chr(c) for c in range(32)}
 _PROGRESS_EVERY_S = 0.2
 _HASH_BLOCK = 8 * 1024 * 1024
+_SYNC_EVERY = 32 * 1024 * 1024
 MB = 1_000_000  # for messages: decimal megabytes, as the hub shows sizes
 
 
@@ -253,12 +256,44 @@ def _disk_error(error: OSError, folder: Path) -> DownloadError:
 
 # --- 7. transfer ----------------------------------------------------------------------------------
 
+class _Hasher:
+    """sha256 on its own thread, so hashing overlaps the transfer (hashlib releases the GIL).
+
+    The same thread flushes the written bytes to disk every ``_SYNC_EVERY`` bytes, so the fsync
+    that must precede publishing has little left to do.
+    """
+
+    def __init__(self, digest: Any, fd: int | None = None) -> None:
+        self._digest, self._fd, self._unsynced = digest, fd, 0
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+        self._thread = threading.Thread(target=self._run, name="lcm-lora-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._digest.update(chunk)
+            self._unsynced += len(chunk)
+            if self._fd is not None and self._unsynced >= _SYNC_EVERY:
+                self._unsynced = 0
+                with contextlib.suppress(OSError):  # best effort; the final fsync is the one that counts
+                    os.fdatasync(self._fd) if hasattr(os, "fdatasync") else os.fsync(self._fd)
+
+    def update(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def finish(self) -> str:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        return str(self._digest.hexdigest())
+
+
 class _Sink:
     """The file object given to http_get: appends, hashes, reports progress, honours cancel."""
 
-    def __init__(self, handle: BinaryIO, digest: Any, total: int, on_progress: ProgressCallback | None,
+    def __init__(self, handle: BinaryIO, hasher: _Hasher, total: int, on_progress: ProgressCallback | None,
                  cancel: threading.Event | None) -> None:
-        self._handle, self._digest, self._total = handle, digest, total
+        self._handle, self._hasher, self._total = handle, hasher, total
         self._on_progress, self._cancel = on_progress, cancel
         self.done = handle.tell()
         self.name = handle.name  # read by http_get only for hf_transfer, which then writes the file itself
@@ -268,7 +303,7 @@ class _Sink:
         if self._cancel is not None and self._cancel.is_set():
             raise Cancelled()
         self._handle.write(chunk)
-        self._digest.update(chunk)
+        self._hasher.update(chunk)
         self.done += len(chunk)
         self.report()
         return len(chunk)
@@ -290,23 +325,26 @@ class _Sink:
 
 def _transfer(entry: AccelerationLora, remote: RemoteFile, part: Path, token: str | None,
               on_progress: ProgressCallback | None, cancel: threading.Event | None) -> str:
-    from huggingface_hub.file_download import http_get
-    from huggingface_hub.utils import build_hf_headers
-
+    """Append the missing bytes to ``part``; return the sha256 of the whole part."""
     if _size_or_zero(part) > remote.size:
         part.unlink()
     digest = hashlib.sha256()
     _hash_existing(part, digest)
     try:
-        with part.open("ab") as handle:
-            sink = _Sink(handle, digest, remote.size, on_progress, cancel)
-            sink.report(force=True)
-            if sink.done < remote.size:
-                with _small_chunks():
-                    http_get(remote.location, sink, resume_size=sink.done,  # type: ignore[arg-type]
-                             headers=build_hf_headers(token=token), expected_size=remote.size)
+        handle = part.open("ab")
+    except OSError as error:
+        raise _disk_error(error, part.parent) from error
+    hasher = _Hasher(digest, handle.fileno())
+    try:
+        with handle:
+            sink = _Sink(handle, hasher, remote.size, on_progress, cancel)
+            _stream(remote, sink, token)
             handle.flush()
-            os.fsync(handle.fileno())
+            # Make the bytes durable before the file gets its final name; overlaps the hash's tail.
+            syncing = threading.Thread(target=os.fsync, args=(handle.fileno(),))
+            syncing.start()
+            hexdigest = hasher.finish()
+            syncing.join()
             sink.report(force=True)
     except Cancelled as error:
         raise DownloadError("cancelled", f"Cancelled; {_size_or_zero(part) / MB:.1f} MB kept, download again to "
@@ -316,9 +354,22 @@ def _transfer(entry: AccelerationLora, remote: RemoteFile, part: Path, token: st
         if isinstance(error, OSError) and error.errno in _DISK_ERRNOS:
             raise _disk_error(error, part.parent) from error
         raise explain(error, entry, remote.location, received=_size_or_zero(part), total=remote.size) from error
+    finally:
+        hasher.finish()  # also stops the thread after an error; a second sentinel is never read
     if _size_or_zero(part) != remote.size:  # hf_transfer wrote the file itself, or the server cut it short
         return file_sha256(part)
-    return digest.hexdigest()
+    return hexdigest
+
+
+def _stream(remote: RemoteFile, sink: _Sink, token: str | None) -> None:
+    from huggingface_hub.file_download import http_get
+    from huggingface_hub.utils import build_hf_headers
+
+    sink.report(force=True)
+    if sink.done < remote.size:
+        with _small_chunks():
+            http_get(remote.location, sink, resume_size=sink.done,  # type: ignore[arg-type]
+                     headers=build_hf_headers(token=token), expected_size=remote.size)
 
 
 _chunk_lock = threading.Lock()
