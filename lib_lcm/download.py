@@ -3,8 +3,9 @@
 huggingface_hub does the HTTP work: ``get_hf_file_metadata`` resolves the file (sha256 etag, size,
 CDN location, commit) and ``file_download.http_get`` streams it, honouring ``HF_ENDPOINT``,
 ``HF_TOKEN``, ``HF_HUB_OFFLINE`` and its own retries. We hand ``http_get`` our own file object, so
-that we (1) write to a hidden ``.NAME.<etag>.part`` file in the same folder, which the WebUI's Lora
-scanner ignores, (2) hash and count bytes as they arrive, and (3) can cancel between chunks.
+that we (1) write to ``.lcm-lora/NAME.<etag>.part`` inside the Lora folder (same file system, and a
+hidden folder the WebUI's Lora scanner skips), (2) hash and count bytes as they arrive, and (3) can
+cancel between chunks.
 The file takes its final name only once its size, sha256, safetensors header and architecture
 are all checked, through a hard link that fails rather than replace a file that appeared meanwhile.
 
@@ -36,7 +37,8 @@ from typing import Any, BinaryIO
 from lib_lcm.catalog import AccelerationLora
 from lib_lcm.safetensors_header import SafetensorsHeaderError, read_header
 
-CHECKSUMS_FILE = ".lcm-lora-checksums.json"
+WORK_DIR = ".lcm-lora"  # inside the Lora folder: parts, locks and the checksum table, all hidden
+CHECKSUMS_FILE = "checksums.json"
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 _FORBIDDEN_IN_NAME = set('/\\:<>"|?*') | {chr(c) for c in range(32)}
 _PROGRESS_EVERY_S = 0.2
@@ -117,12 +119,16 @@ def target_path(lora_dir: Path, name: str) -> Path:
     return path
 
 
+def work_dir(folder: Path) -> Path:
+    return folder / WORK_DIR
+
+
 def part_path(final: Path, sha256: str) -> Path:
-    return final.with_name(f".{final.name}.{sha256[:16]}.part")
+    return work_dir(final.parent) / f"{final.name}.{sha256[:16]}.part"
 
 
 def lock_path(final: Path) -> Path:
-    return final.with_name(f".{final.name}.lock")
+    return work_dir(final.parent) / f"{final.name}.lock"
 
 
 # --- the whole download ---------------------------------------------------------------------------
@@ -162,6 +168,7 @@ def _ensure_writable_folder(folder: Path) -> None:
         probe = folder / f".lcm-lora-write-test-{os.getpid()}-{threading.get_ident()}"
         probe.write_bytes(b"")
         probe.unlink()
+        work_dir(folder).mkdir(exist_ok=True)
     except OSError as error:
         if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise DownloadError("read_only", f"The Lora folder {folder} is not writable ({error.strerror}); "
@@ -416,7 +423,7 @@ def _hash_existing(part: Path, digest: Any) -> None:
 
 def _drop_stale_parts(final: Path, keep: Path) -> None:
     """Parts of an older revision of the same file are ours and useless now."""
-    for stale in final.parent.glob(f".{glob_escape(final.name)}.*.part"):
+    for stale in work_dir(final.parent).glob(f"{glob_escape(final.name)}.*.part"):
         if stale != keep:
             stale.unlink(missing_ok=True)
 
@@ -487,7 +494,7 @@ def record_checksum(final: Path, digest: str, remote: RemoteFile, entry: Acceler
     stat = final.stat()
     table[final.name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest,
                          "official_sha256": remote.sha256, "repo_id": entry.repo_id, "commit": remote.commit}
-    path = final.parent / CHECKSUMS_FILE
+    path = work_dir(final.parent) / CHECKSUMS_FILE
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(json.dumps(table, indent=1, sort_keys=True), encoding="utf-8")
@@ -498,7 +505,7 @@ def record_checksum(final: Path, digest: str, remote: RemoteFile, entry: Acceler
 
 def read_checksums(folder: Path) -> dict[str, dict[str, Any]]:
     try:
-        table = json.loads((folder / CHECKSUMS_FILE).read_text(encoding="utf-8"))
+        table = json.loads((work_dir(folder) / CHECKSUMS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return table if isinstance(table, dict) else {}

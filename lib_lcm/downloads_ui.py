@@ -147,6 +147,7 @@ def _status_text(item: dict[str, Any], job: dict[str, Any]) -> str:
         return (f"<progress max='100' value='{percent:.1f}'></progress> Downloading {percent:.0f}% "
                 f"({(job.get('done') or 0) / MB:.1f} MB, {speed:.1f} MB/s)")
     text = html.escape(item["message"])
-    if job.get("state") in ("failed", "cancelled", "done"):
-        text = f"{html.escape(job['message'])}<br>{text}" if job["state"] != "done" else text
+    finished = job.get("state") in ("failed", "cancelled", "done")
+    if finished and not (job["state"] == "done" and job.get("target") == item["local_file"]):
+        text = f"{html.escape(job['message'])}<br>{text}"  # the last job's result, unless the status says it
     return f"<span class='lcm-lora-state lcm-lora-{item['state']}'>{text}</span>"

@@ -51,6 +51,7 @@ class FakeHub:
     files: dict = field(default_factory=dict)
     faults: dict = field(default_factory=dict)
     log: list = field(default_factory=list)
+    port: int = 0
 
     def __post_init__(self) -> None:
         hub = self
@@ -58,7 +59,7 @@ class FakeHub:
         class Handler(_Handler):
             server_hub = hub
 
-        self.server = _QuietServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -205,3 +206,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+
+def main() -> None:
+    """Serve the three catalog repos (tiny LoRAs with the official key names) until interrupted,
+    e.g. as HF_ENDPOINT for a real WebUI in the e2e suite: python tests/hub_server.py --port 8765"""
+    import argparse
+    import sys
+    import tempfile
+
+    sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+    from helpers import tiny_lora_bytes
+
+    from lib_lcm import catalog
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    hub = FakeHub(Path(tempfile.mkdtemp(prefix="fake-hub-")), port=args.port)
+    layouts = {"sd15": "lcm-lora-sdv1-5", "sdxl": "lcm-lora-sdxl", "ssd-1b": "lcm-lora-ssd-1b"}
+    for entry in catalog.CATALOG:
+        hub.add(entry.repo_id, entry.repo_file, tiny_lora_bytes(layouts[entry.key]))
+    print(f"serving {', '.join(e.repo_id for e in catalog.CATALOG)} on {hub.url}", flush=True)
+    hub.thread.join()
+
+
+if __name__ == "__main__":
+    main()

@@ -18,6 +18,7 @@ from hub_server import FakeHub
 from lib_lcm import catalog
 from lib_lcm.download import (
     CHECKSUMS_FILE,
+    WORK_DIR,
     DownloadError,
     download,
     part_path,
@@ -77,7 +78,7 @@ def test_downloads_verifies_and_names_each_official_file(hub, lora_dir, key):
     assert final.read_bytes() == _bytes(key)
     assert result.sha256 == hashlib.sha256(_bytes(key)).hexdigest()
     assert visible_files(lora_dir) == [entry.local_filename]
-    assert not list(lora_dir.glob("*.part")) and not list(lora_dir.glob(".*.part"))
+    assert not list(lora_dir.rglob("*.part"))
     assert read_checksums(lora_dir)[entry.local_filename]["official_sha256"] == result.sha256
 
 
@@ -226,7 +227,7 @@ def test_no_network(lora_dir):
     with pytest.raises(DownloadError) as caught:
         download(SD15, lora_dir, endpoint="http://127.0.0.1:9")  # discard port: nothing listens
     assert caught.value.kind == "network" and "Cannot reach 127.0.0.1:9" in caught.value.message
-    assert visible_files(lora_dir) == [] and not list(lora_dir.glob(".*.part"))
+    assert visible_files(lora_dir) == [] and not list(lora_dir.rglob("*.part"))
 
 
 def test_a_dropped_connection_keeps_what_arrived_and_resumes(hub, lora_dir, official):
@@ -251,7 +252,7 @@ def test_corrupted_bytes_are_caught_by_the_checksum_and_discarded(hub, lora_dir)
     with pytest.raises(DownloadError) as caught:
         download(SD15, lora_dir, endpoint=hub.url)
     assert caught.value.kind == "checksum" and "discarded" in caught.value.message
-    assert list(p for p in lora_dir.iterdir() if p.name.endswith(".part")) == []
+    assert list(lora_dir.rglob("*.part")) == []
     assert visible_files(lora_dir) == []
 
 
@@ -275,6 +276,7 @@ def test_disk_full_while_writing(hub, lora_dir, official):
     if not os.path.exists("/dev/full"):
         pytest.skip("needs /dev/full")
     part = part_path(lora_dir / SD15.local_filename, official["sd15"].sha256)
+    part.parent.mkdir()
     part.symlink_to("/dev/full")  # every write to it fails with ENOSPC, as on a full disk
     with pytest.raises(DownloadError) as caught:
         download(SD15, lora_dir, endpoint=hub.url)
@@ -390,14 +392,16 @@ def test_cancel_keeps_the_part_and_a_later_download_resumes(hub, lora_dir, offic
 
 def test_a_part_of_an_older_revision_is_dropped(hub, lora_dir, official):
     stale = part_path(lora_dir / SD15.local_filename, "f" * 64)
+    stale.parent.mkdir()
     stale.write_bytes(b"old")
     download(SD15, lora_dir, endpoint=hub.url)
     assert not stale.exists()
 
 
-def test_checksum_cache_is_hidden_and_valid_json(hub, lora_dir):
+def test_our_bookkeeping_stays_in_one_hidden_folder(hub, lora_dir):
     download(SD15, lora_dir, endpoint=hub.url)
-    assert (lora_dir / CHECKSUMS_FILE).exists() and CHECKSUMS_FILE.startswith(".")
+    assert (lora_dir / WORK_DIR / CHECKSUMS_FILE).exists() and WORK_DIR.startswith(".")
+    assert sorted(p.name for p in lora_dir.iterdir()) == [".lcm-lora", "lcm-lora-sdv1-5.safetensors"]
 
 
 def test_errno_values_used_exist():
