@@ -138,6 +138,8 @@ def download(entry: AccelerationLora, lora_dir: str | os.PathLike[str], *, name:
              on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> DownloadResult:
     folder = Path(lora_dir)
     final = target_path(folder, name or entry.local_filename)  # 1
+    # Older huggingface_hub releases only read HUGGING_FACE_HUB_TOKEN; read both, whatever the version.
+    token = token or os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or None
     validate_repo_id(entry.repo_id)
     _refuse_offline()  # 2
     _ensure_writable_folder(folder)
@@ -381,7 +383,7 @@ def _stream(remote: RemoteFile, sink: _Sink, token: str | None) -> None:
 
 _chunk_lock = threading.Lock()
 _chunk_users = 0
-_chunk_saved: int | None = None
+_chunk_saved: dict[Any, int] = {}
 _CHUNK = 1024 * 1024
 
 
@@ -390,24 +392,30 @@ def _small_chunks() -> Iterator[None]:
     """Read the body in 1 MiB chunks instead of the hub's 10 MiB while any of our downloads runs.
 
     http_get hands over (and we keep, and can cancel after) only whole chunks, so smaller ones
-    mean a finer progress bar, a prompt cancel and less lost on a dropped connection. The hub
-    reads ``constants.DOWNLOAD_CHUNK_SIZE`` per call; the counter restores it after the last user.
+    mean a finer progress bar, a prompt cancel and less lost on a dropped connection. Where the
+    size lives differs by version: ``constants.DOWNLOAD_CHUNK_SIZE`` read per call (0.26+), a copy
+    imported into ``file_download`` (0.21-0.25), or a literal (older: nothing to change). A
+    counter restores the values after the last concurrent user.
     """
-    global _chunk_users, _chunk_saved
-    from huggingface_hub import constants
+    global _chunk_users
+    from huggingface_hub import constants, file_download
 
+    holders = [m for m in (constants, file_download) if isinstance(getattr(m, "DOWNLOAD_CHUNK_SIZE", None), int)]
     with _chunk_lock:
         if _chunk_users == 0:
-            _chunk_saved = constants.DOWNLOAD_CHUNK_SIZE
-            constants.DOWNLOAD_CHUNK_SIZE = min(_CHUNK, _chunk_saved)
+            for module in holders:
+                _chunk_saved[module] = module.DOWNLOAD_CHUNK_SIZE
+                module.DOWNLOAD_CHUNK_SIZE = min(_CHUNK, module.DOWNLOAD_CHUNK_SIZE)
         _chunk_users += 1
     try:
         yield
     finally:
         with _chunk_lock:
             _chunk_users -= 1
-            if _chunk_users == 0 and _chunk_saved is not None:
-                constants.DOWNLOAD_CHUNK_SIZE = _chunk_saved
+            if _chunk_users == 0:
+                for module, size in _chunk_saved.items():
+                    module.DOWNLOAD_CHUNK_SIZE = size
+                _chunk_saved.clear()
 
 
 def _hash_existing(part: Path, digest: Any) -> None:

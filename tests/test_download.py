@@ -11,6 +11,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import huggingface_hub
 import pytest
 from helpers import tiny_lora_bytes
 from hub_server import FakeHub
@@ -26,6 +27,10 @@ from lib_lcm.download import (
     validate_file_name,
 )
 
+# huggingface_hub < 0.20 reads the body in a fixed 10 MiB chunk (nothing to tune), so what a cut or a
+# cancel keeps of these small test files is coarser there.
+HUB_VERSION = tuple(int(x) for x in huggingface_hub.__version__.split(".")[:2])
+fine_chunks = pytest.mark.skipif(HUB_VERSION < (0, 20), reason="huggingface_hub < 0.20 reads 10 MiB chunks")
 SD15 = catalog.by_key("sd15")
 SDXL = catalog.by_key("sdxl")
 SSD = catalog.by_key("ssd-1b")
@@ -101,7 +106,8 @@ def test_endpoint_and_token_come_from_the_environment(hub, lora_dir, monkeypatch
     hub.faults["token"] = "hf_secret"
     with pytest.raises(DownloadError) as caught:
         download(SD15, lora_dir, endpoint=hub.url)
-    assert caught.value.kind == "auth" and "HF_TOKEN" in caught.value.message
+    # huggingface_hub < 0.20 calls every 401 "repository not found"; both messages say to set HF_TOKEN
+    assert caught.value.kind in ("auth", "not_found") and "HF_TOKEN" in caught.value.message
     monkeypatch.setenv("HF_TOKEN", "hf_secret")
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     hub.log.clear()
@@ -230,6 +236,7 @@ def test_no_network(lora_dir):
     assert visible_files(lora_dir) == [] and not list(lora_dir.rglob("*.part"))
 
 
+@fine_chunks
 def test_a_dropped_connection_keeps_what_arrived_and_resumes(hub, lora_dir, official):
     cut = 1024 * 1024 + 1000  # the first 1 MiB chunk arrives whole, the second does not
     hub.faults["drop_after"] = cut
@@ -373,6 +380,7 @@ def test_different_files_download_side_by_side(hub, lora_dir):
     assert visible_files(lora_dir) == ["lcm-lora-sdv1-5.safetensors", "lcm-lora-ssd-1b.safetensors"]
 
 
+@fine_chunks
 def test_cancel_keeps_the_part_and_a_later_download_resumes(hub, lora_dir, official):
     hub.faults["rate"] = 2 * 1024 * 1024
     cancel = threading.Event()
