@@ -44,6 +44,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("lcm_lora_accept_known_names", True,
                 "Also use the official files under other common names (checked by their tensor layout)",
                 info="For example LCM_LoRA_Weights_SD15 or a renamed pytorch_lora_weights."),
+    SettingSpec("lcm_lora_offer_download", False, "Show a download button in the accordion",
+                info="It downloads the official file for the loaded checkpoint when you click it; never by itself."),
     SettingSpec("lcm_lora_file_sd1", "", "LoRA file to use for SD 1.5 (empty: automatic)"),
     SettingSpec("lcm_lora_file_sdxl", "", "LoRA file to use for SDXL (empty: automatic)"),
     SettingSpec("lcm_lora_file_ssd1b", "", "LoRA file to use for SSD-1B (empty: automatic)"),
@@ -61,6 +63,7 @@ class Settings:
     set_sampler: bool = True
     accept_known_names: bool = True
     file_names: tuple[tuple[Architecture, str], ...] = ()
+    offer_download: bool = False
 
     def file_name_for(self, architecture: Architecture) -> str:
         return dict(self.file_names).get(architecture, "")
@@ -87,6 +90,6 @@ def read_settings(lookup: Callable[[str, Any], Any]) -> Settings:
                       steps=int(number("lcm_lora_default_steps")), cfg=number("lcm_lora_default_cfg"))
     return Settings(
         defaults=defaults, bounds=bounds, set_sampler=flag("lcm_lora_set_sampler"),
-        accept_known_names=flag("lcm_lora_accept_known_names"),
+        accept_known_names=flag("lcm_lora_accept_known_names"), offer_download=flag("lcm_lora_offer_download"),
         file_names=tuple((arch, text(key)) for arch, key in _FILE_KEYS.items() if text(key)),
     )

@@ -47,7 +47,9 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:
         with gr.Row():
             status = gr.HTML(value=status_html(), elem_id=script.elem_id("status"))
             refresh = ToolButton(value="\U0001f504", elem_id=script.elem_id("refresh"))
+            fetch = gr.Button("Download it", visible=settings.offer_download, elem_id=script.elem_id("download"))
     refresh.click(fn=status_html, inputs=[], outputs=[status], show_progress=False)
+    fetch.click(fn=download_for_loaded_checkpoint, inputs=[], outputs=[status], show_progress=False)
     enabled.change(fn=status_html, inputs=[], outputs=[status], show_progress=False)
     script.infotext_fields = [
         (enabled, infotext.was_enabled),  # a callable, so pasting an infotext without our key turns it off
@@ -59,13 +61,26 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:
     return [enabled, weight, steps, cfg]
 
 
-def status_html() -> str:
+def status_html(note: str = "") -> str:
     try:
         architecture, title = compat.ui_architecture()
         text = status_line(architecture, compat.lora_dirs(), compat.current_settings(), title)
     except Exception as error:  # the UI must build even if the model or a file is in a bad state
         text = f"Cannot tell which LoRA the loaded checkpoint needs: {error}"
-    return f"<p class='lcm-lora-status'>{html.escape(text)}</p>"
+    extra = f"<br>{html.escape(note)}" if note else ""
+    return f"<p class='lcm-lora-status'>{html.escape(text)}{extra}</p>"
+
+
+def download_for_loaded_checkpoint() -> str:
+    """The accordion's optional "Download it" button: only ever runs on that click."""
+    from lib_lcm.download import DownloadError
+    from lib_lcm.webui.downloads import service
+
+    try:
+        job = service().start("auto")
+    except DownloadError as error:
+        return status_html(error.message)
+    return status_html(f"Downloading {job.target} in the background; see the LCM-LoRA tab for progress.")
 
 
 def process(script: Any, p: Any, *args: Any) -> None:

@@ -93,3 +93,24 @@ def test_api_auth_protects_the_endpoints_like_the_webui_api(webui, hub, monkeypa
     assert client.get("/lcm-lora/v1/status").status_code == 401
     assert client.get("/lcm-lora/v1/status", auth=("me", "wrong")).status_code == 401
     assert client.get("/lcm-lora/v1/status", auth=("me", "secret")).status_code == 200
+
+
+def test_the_accordion_offers_a_download_only_when_asked_and_only_on_click(wired, webui):
+    from modules import shared
+
+    from lib_lcm.webui import status_html
+    from lib_lcm.webui.downloads import service
+    from lib_lcm.webui.script import download_for_loaded_checkpoint
+
+    def button():
+        blocks = webui.runner().demo.blocks.values()
+        return next(b for b in blocks if getattr(b, "elem_id", "") == "script_txt2img_lcmlora_download")
+
+    assert button().visible is False  # off by default
+    assert service().jobs.snapshot() == {}  # building the UI never downloads
+    shared.opts.lcm_lora_offer_download = True
+    assert button().visible is True
+    html = download_for_loaded_checkpoint()
+    assert "Downloading lcm-lora-sdv1-5.safetensors in the background" in html
+    assert service().jobs.wait("sd15", 30).state == "done"
+    assert "Uses lcm-lora-sdv1-5.safetensors" in status_html()
