@@ -12,7 +12,10 @@ for path in (ROOT, TESTS):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from helpers import write_layout  # noqa: E402
+from helpers import catalog_bytes, write_layout  # noqa: E402
+from hub_server import FakeHub  # noqa: E402
+
+from lib_lcm import catalog  # noqa: E402
 
 
 @pytest.fixture
@@ -30,3 +33,21 @@ def official_loras(lora_dir: Path) -> dict[str, Path]:
         "sdxl": write_layout(lora_dir / "lcm-lora-sdxl.safetensors", "lcm-lora-sdxl"),
         "ssd-1b": write_layout(lora_dir / "lcm-lora-ssd-1b.safetensors", "lcm-lora-ssd-1b"),
     }
+
+
+@pytest.fixture(scope="session")
+def hub_server(tmp_path_factory) -> FakeHub:
+    server = FakeHub(tmp_path_factory.mktemp("hub"))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def hub(hub_server: FakeHub, monkeypatch: pytest.MonkeyPatch) -> FakeHub:
+    """The local hub serving the three catalog repos, no faults, and this process online without a token."""
+    hub_server.reset()
+    for entry in catalog.CATALOG:
+        hub_server.add(entry.repo_id, entry.repo_file, catalog_bytes(entry.key))
+    for name in ("HF_HUB_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    return hub_server

@@ -59,6 +59,15 @@ def write_layout(path: str | os.PathLike, name: str, **kwargs) -> Path:
     return write_sparse_safetensors(path, tensors_of(name, **kwargs), metadata)
 
 
+CATALOG_LAYOUTS = {"sd15": "lcm-lora-sdv1-5", "sdxl": "lcm-lora-sdxl", "ssd-1b": "lcm-lora-ssd-1b"}
+
+
+@cache
+def catalog_bytes(key: str) -> bytes:
+    """What the local hub serves for a catalog entry: its official key layout at rank 1."""
+    return tiny_lora_bytes(CATALOG_LAYOUTS[key])
+
+
 def tiny_lora_bytes(name: str, seed: int = 0, rank: int = 1) -> bytes:
     """The official key names at rank ``rank`` (the real layouts are rank 64): small, same detector features.
 

@@ -4,22 +4,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import ROOT, tiny_lora_bytes
-from hub_server import FakeHub
-
-from lib_lcm import catalog
-
-LAYOUT = {"sd15": "lcm-lora-sdv1-5", "sdxl": "lcm-lora-sdxl", "ssd-1b": "lcm-lora-ssd-1b"}
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    server = FakeHub(tmp_path_factory.mktemp("hub"))
-    for key, layout in LAYOUT.items():
-        entry = catalog.by_key(key)
-        server.add(entry.repo_id, entry.repo_file, tiny_lora_bytes(layout))
-    yield server
-    server.close()
+from helpers import ROOT
 
 
 def cli(*args, env=None):

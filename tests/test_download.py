@@ -13,8 +13,7 @@ from pathlib import Path
 
 import huggingface_hub
 import pytest
-from helpers import tiny_lora_bytes
-from hub_server import FakeHub
+from helpers import catalog_bytes, tiny_lora_bytes
 
 from lib_lcm import catalog
 from lib_lcm.download import (
@@ -34,33 +33,16 @@ fine_chunks = pytest.mark.skipif(HUB_VERSION < (0, 20), reason="huggingface_hub 
 SD15 = catalog.by_key("sd15")
 SDXL = catalog.by_key("sdxl")
 SSD = catalog.by_key("ssd-1b")
-LAYOUT = {"sd15": "lcm-lora-sdv1-5", "sdxl": "lcm-lora-sdxl", "ssd-1b": "lcm-lora-ssd-1b"}
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    server = FakeHub(tmp_path_factory.mktemp("hub"))
-    yield server
-    server.close()
 
 
 @pytest.fixture(autouse=True)
-def official(hub, monkeypatch):
-    """Every test starts with the three official repos served, no faults, no token, online."""
-    hub.reset()
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    return {key: hub.add(entry.repo_id, entry.repo_file, _bytes(key))
-            for key, entry in (("sd15", SD15), ("sdxl", SDXL), ("ssd-1b", SSD))}
-
-
-_CACHE: dict[str, bytes] = {}
+def official(hub):
+    """Every test starts with the three official repos served (catalog key -> what the hub serves)."""
+    return {entry.key: hub.files[(entry.repo_id, entry.repo_file)] for entry in catalog.CATALOG}
 
 
 def _bytes(key: str) -> bytes:
-    if key not in _CACHE:
-        _CACHE[key] = tiny_lora_bytes(LAYOUT[key])
-    return _CACHE[key]
+    return catalog_bytes(key)
 
 
 def visible_files(folder: Path) -> list[str]:

@@ -6,34 +6,13 @@ import time
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from helpers import tiny_lora_bytes, write_layout
-from hub_server import FakeHub
+from helpers import write_layout
 
-from lib_lcm import catalog
 from lib_lcm.architecture import Architecture
 from lib_lcm.download_api import register_routes
 from lib_lcm.download_jobs import Jobs
 from lib_lcm.download_service import DownloadService
 from lib_lcm.downloads_ui import _view, render_row, safe_report
-
-LAYOUT = {"sd15": "lcm-lora-sdv1-5", "sdxl": "lcm-lora-sdxl", "ssd-1b": "lcm-lora-ssd-1b"}
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    server = FakeHub(tmp_path_factory.mktemp("hub"))
-    yield server
-    server.close()
-
-
-@pytest.fixture(autouse=True)
-def served(hub, monkeypatch):
-    hub.reset()
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    for key, layout in LAYOUT.items():
-        entry = catalog.by_key(key)
-        hub.add(entry.repo_id, entry.repo_file, tiny_lora_bytes(layout))
 
 
 @pytest.fixture

@@ -4,20 +4,7 @@ import sys
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from helpers import tiny_lora_bytes
-from hub_server import FakeHub
 from webui_env import STAND_INS
-
-from lib_lcm import catalog
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    server = FakeHub(tmp_path_factory.mktemp("hub"))
-    entry = catalog.by_key("sd15")
-    server.add(entry.repo_id, entry.repo_file, tiny_lora_bytes("lcm-lora-sdv1-5"))
-    yield server
-    server.close()
 
 
 @pytest.fixture
