@@ -3,7 +3,6 @@ cancelling jobs, and one status report of every catalog entry."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,8 +54,7 @@ class DownloadService:
         entry = self.entry_for(key)
         if name:
             name = validate_file_name(name)
-        return self.jobs.start(entry, self.lora_dir(), name=name or None, endpoint=self.endpoint(),
-                               token=os.environ.get("HF_TOKEN") or None)
+        return self.jobs.start(entry, self.lora_dir(), name=name or None, endpoint=self.endpoint())
 
     def cancel(self, key: str) -> bool:
         return self.jobs.cancel(self.entry_for(key).key)
