@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import errno
 import hashlib
 import os
 import subprocess
@@ -393,6 +392,3 @@ def test_our_bookkeeping_stays_in_one_hidden_folder(hub, lora_dir):
     assert (lora_dir / WORK_DIR / CHECKSUMS_FILE).exists() and WORK_DIR.startswith(".")
     assert sorted(p.name for p in lora_dir.iterdir()) == [".lcm-lora", "lcm-lora-sdv1-5.safetensors"]
 
-
-def test_errno_values_used_exist():
-    assert errno.ENOSPC and errno.EROFS and errno.EACCES
