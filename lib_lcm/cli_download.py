@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from lib_lcm import catalog
-from lib_lcm.download import MB, DownloadError, Progress, download, validate_file_name
+from lib_lcm.download import MB, DownloadError, Progress, ProgressCallback, download, validate_file_name
 from lib_lcm.download_service import DownloadService
 
 ALL = "all"
@@ -56,7 +56,7 @@ def _entries(keys: Sequence[str]) -> list[catalog.AccelerationLora]:
     return entries
 
 
-def _bar(key: str, err: TextIO) -> object:
+def _bar(key: str, err: TextIO) -> ProgressCallback:
     def show(progress: Progress) -> None:
         fraction = progress.fraction or 0.0
         filled = int(fraction * 30)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import hashlib
 import json
 import os
@@ -365,7 +366,7 @@ def _transfer(entry: AccelerationLora, remote: RemoteFile, part: Path, token: st
         raise explain(error, entry, remote.location, received=_size_or_zero(part), total=remote.size) from error
     finally:
         hasher.finish()  # also stops the thread after an error; a second sentinel is never read
-    if _size_or_zero(part) != remote.size:  # hf_transfer wrote the file itself, or the server cut it short
+    if sink.done != _size_or_zero(part):  # bytes arrived around write(): hf_transfer writes the file by name
         return file_sha256(part)
     return hexdigest
 
@@ -431,13 +432,9 @@ def _hash_existing(part: Path, digest: Any) -> None:
 
 def _drop_stale_parts(final: Path, keep: Path) -> None:
     """Parts of an older revision of the same file are ours and useless now."""
-    for stale in work_dir(final.parent).glob(f"{glob_escape(final.name)}.*.part"):
+    for stale in work_dir(final.parent).glob(f"{glob.escape(final.name)}.*.part"):
         if stale != keep:
             stale.unlink(missing_ok=True)
-
-
-def glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 # --- 8. verify and publish ------------------------------------------------------------------------

@@ -8,12 +8,13 @@ folder's hidden checksum table; a file that still has that size and time is the 
 
 from __future__ import annotations
 
+import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from lib_lcm.catalog import AccelerationLora
-from lib_lcm.download import MB, glob_escape, read_checksums, validate_file_name, work_dir
+from lib_lcm.download import MB, read_checksums, validate_file_name, work_dir
 from lib_lcm.safetensors_header import SafetensorsHeaderError, detect_file
 
 MISSING, PARTIAL, VERIFIED, PRESENT, DIFFERENT, CORRUPT = (
@@ -73,7 +74,7 @@ def _checked_against_official(entry: AccelerationLora, final: Path, size: int, p
 
 def _partial_bytes(final: Path) -> int:
     total = 0
-    for part in work_dir(final.parent).glob(f"{glob_escape(final.name)}.*.part"):
+    for part in work_dir(final.parent).glob(f"{glob.escape(final.name)}.*.part"):
         try:
             total = max(total, part.stat().st_size)
         except OSError:

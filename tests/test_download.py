@@ -392,3 +392,22 @@ def test_our_bookkeeping_stays_in_one_hidden_folder(hub, lora_dir):
     assert (lora_dir / WORK_DIR / CHECKSUMS_FILE).exists() and WORK_DIR.startswith(".")
     assert sorted(p.name for p in lora_dir.iterdir()) == [".lcm-lora", "lcm-lora-sdv1-5.safetensors"]
 
+
+
+def test_bytes_written_around_our_sink_are_still_verified(hub, lora_dir, official, monkeypatch):
+    """With HF_HUB_ENABLE_HF_TRANSFER, http_get lets hf_transfer write the file by name, bypassing write()."""
+    import lib_lcm.download as module
+
+    def like_hf_transfer(content):
+        def stream(remote, sink, token):
+            with open(sink.name, "ab") as handle:
+                handle.write(content)
+        return stream
+
+    monkeypatch.setattr(module, "_stream", like_hf_transfer(_bytes("sd15")))
+    assert download(SD15, lora_dir, endpoint=hub.url).path.read_bytes() == _bytes("sd15")
+    (lora_dir / SD15.local_filename).unlink()
+    monkeypatch.setattr(module, "_stream", like_hf_transfer(b"\0" * len(_bytes("sd15"))))
+    with pytest.raises(DownloadError) as caught:
+        download(SD15, lora_dir, endpoint=hub.url)
+    assert caught.value.kind == "checksum"
