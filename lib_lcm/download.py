@@ -233,12 +233,12 @@ def _existing_file(final: Path, remote: RemoteFile, entry: AccelerationLora) -> 
     except SafetensorsHeaderError as error:
         raise DownloadError("corrupt_present", f"{final.name} already exists but is damaged ({error}); it was left "
                                                "untouched. Delete it, or download under another name.") from error
-    digest = file_sha256(final)
+    digest = known_sha256(final) or file_sha256(final)
+    record_checksum(final, digest, remote, entry)  # the tab then shows "verified" or "not the official file"
     if digest != remote.sha256:
         raise DownloadError("exists_different", f"{final.name} already exists and differs from the official file; "
                                                 f"it was left untouched. Download under another name, for example "
                                                 f"{final.stem}-official.safetensors.")
-    record_checksum(final, digest, remote, entry)
     return DownloadResult(final, "already present", digest, final.stat().st_size,
                           f"{final.name} is already present and matches the official file.")
 
@@ -491,6 +491,16 @@ def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     _hash_existing(path, digest)
     return digest.hexdigest()
+
+
+def known_sha256(final: Path) -> str | None:
+    """The sha256 recorded for this file, if it still has the size and modification time it had then."""
+    record = read_checksums(final.parent).get(final.name)
+    stat = final.stat()
+    if isinstance(record, dict) and record.get("size") == stat.st_size and record.get("mtime_ns") == stat.st_mtime_ns:
+        digest = record.get("sha256")
+        return digest if isinstance(digest, str) else None
+    return None
 
 
 def record_checksum(final: Path, digest: str, remote: RemoteFile, entry: AccelerationLora) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lib_lcm.catalog import AccelerationLora
-from lib_lcm.download import MB, read_checksums, validate_file_name, work_dir
+from lib_lcm.download import MB, known_sha256, read_checksums, validate_file_name, work_dir
 from lib_lcm.safetensors_header import SafetensorsHeaderError, detect_file
 
 MISSING, PARTIAL, VERIFIED, PRESENT, DIFFERENT, CORRUPT = (
@@ -58,10 +58,9 @@ def _content_problem(entry: AccelerationLora, final: Path) -> str | None:
 
 
 def _checked_against_official(entry: AccelerationLora, final: Path, size: int, partial: int) -> FileStatus:
-    record = read_checksums(final.parent).get(final.name)
-    stat = final.stat()
-    if isinstance(record, dict) and record.get("size") == size and record.get("mtime_ns") == stat.st_mtime_ns:
-        if record.get("sha256") == record.get("official_sha256"):
+    digest = known_sha256(final)
+    if digest is not None:
+        if digest == read_checksums(final.parent)[final.name].get("official_sha256"):
             return FileStatus(entry, final, VERIFIED, "Present and verified against the hub's sha256.", size, partial)
         return FileStatus(entry, final, DIFFERENT, "Present, but not the official file (sha256 differs).", size,
                           partial)

@@ -86,6 +86,17 @@ def test_status_report_states(service, lora_dir):
     assert entry_of(service.report(), "sd15")["used_file"] == "lcm-lora-sdv1-5.safetensors"
 
 
+def test_a_download_click_on_a_different_file_is_remembered_offline(service, lora_dir):
+    from helpers import tiny_lora_bytes
+
+    (lora_dir / "lcm-lora-sdv1-5.safetensors").write_bytes(tiny_lora_bytes("lcm-lora-sdv1-5", seed=3))
+    assert "size" in entry_of(service.report(), "sd15")["message"]  # before: only the size could tell
+    service.start("sd15")
+    assert wait_done(service, "sd15").error_kind == "exists_different"
+    item = entry_of(service.report(), "sd15")
+    assert item["state"] == "different" and "sha256 differs" in item["message"]
+
+
 def test_partial_download_shows_in_the_status(service, hub):
     hub.faults["drop_after"] = 1024 * 1024 + 10
     service.start("sd15")
