@@ -33,7 +33,8 @@ def decide(request: Request, choice: Choice, architecture: Architecture,
         return lookup
     if lookup.name is None:
         return Skip(lookup.describe() + " The generation runs unchanged.")
-    return make_plan(request, choice, lookup.entry, lookup.name, settings.bounds, settings.set_sampler)
+    return make_plan(request, choice, lookup.entry, lookup.name, settings.bounds, settings.set_sampler,
+                     settings.exact_schedule)
 
 
 def status_line(architecture: Architecture, lora_dirs: Sequence[str | os.PathLike[str]],

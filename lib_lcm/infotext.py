@@ -20,10 +20,19 @@ KEY_STEPS_RUN = "LCM-LoRA steps run"
 KEY_SKIPPED = "LCM-LoRA skipped"  # enabled, but not applied; the value says why
 KEY_INPUT = "LCM-LoRA arguments"  # what was wrong with the script arguments, and what was used instead
 
+KEY_TIMESTEPS = "LCM-LoRA timesteps"  # the model timesteps the sampler visited
+KEY_HIRES_TIMESTEPS = "LCM-LoRA hires timesteps"
+KEY_HIRES_STEPS_RUN = "LCM-LoRA hires steps run"
+KEY_EXPLICIT = "LCM-LoRA explicit timesteps"  # also the infotext name of the lcm_lora_timesteps setting
+KEY_TCD_GAMMA = "TCD gamma"  # also the infotext name of the lcm_lora_tcd_gamma setting
+KEY_UNCOND = "LCM-LoRA uncond"  # UNCOND_SKIPPED when the CFG-1 unconditional pass was not computed
+UNCOND_SKIPPED = "skipped at CFG 1"
+
 TAG_ADDED = "added"
 TAG_FROM_PROMPT = "from prompt"
 
-ALL_KEYS = (KEY_LORA, KEY_WEIGHT, KEY_TAG, KEY_CLAMPED, KEY_STEPS_RUN, KEY_SKIPPED, KEY_INPUT)
+ALL_KEYS = (KEY_LORA, KEY_WEIGHT, KEY_TAG, KEY_CLAMPED, KEY_STEPS_RUN, KEY_SKIPPED, KEY_INPUT, KEY_TIMESTEPS,
+            KEY_HIRES_TIMESTEPS, KEY_HIRES_STEPS_RUN, KEY_EXPLICIT, KEY_TCD_GAMMA, KEY_UNCOND)
 _PROMPT_KEYS = ("Prompt", "Hires prompt")
 
 

@@ -16,6 +16,8 @@ from lib_lcm.catalog import AccelerationLora, all_names, normalise_name
 from lib_lcm.prompt_tags import add_tag, find_named, format_tag, format_weight
 
 WEIGHT_RANGE = (0.0, 2.0)
+# Consistency samplers the user may pick themselves; the plan keeps them instead of the catalog's.
+CONSISTENCY_SAMPLERS = ("LCM", "TCD")
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Plan:
     hr_cfg: float | None
     infotext: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    exact_schedule: bool = True  # the sampler visits the reference timesteps (lib_lcm.sampling)
 
     def as_request(self, request: Request) -> Request:
         """The request as it looks after this plan was applied (for idempotence checks)."""
@@ -105,7 +108,7 @@ def img2img_steps_run(steps: int, denoising_strength: float) -> int:
 
 
 def make_plan(request: Request, choice: Choice, entry: AccelerationLora, lora_name: str,
-              bounds: Bounds = Bounds(), set_sampler: bool = True) -> Plan:
+              bounds: Bounds = Bounds(), set_sampler: bool = True, exact_schedule: bool = True) -> Plan:
     """Everything the accordion changes, for a LoRA file ``lora_name`` already known to exist."""
     bounds = bounds.normalised()
     names = all_names() | {normalise_name(lora_name)}
@@ -128,8 +131,8 @@ def make_plan(request: Request, choice: Choice, entry: AccelerationLora, lora_na
         lora_name=lora_name, weight=weight, tag_added=tag_added,
         prompts=prompts, main_prompt=main_prompt[0], hr_prompts=hr_prompts,
         steps=steps, cfg_scale=cfg, hr_second_pass_steps=hr_steps, hr_cfg=hr_cfg, **sampler,
-        infotext=_infotext(request, lora_name, weight, tag_added, clamped, steps),
-        notes=_notes(request, cfg, tag_added, lora_name),
+        infotext=_infotext(request, lora_name, weight, tag_added, clamped, steps, exact_schedule),
+        notes=_notes(request, cfg, tag_added, lora_name), exact_schedule=exact_schedule,
     )
 
 
@@ -161,10 +164,12 @@ def _clamped_float(what: str, value: float, bounds: Bounds, clamped: list[str]) 
 def _sampler_fields(request: Request, entry: AccelerationLora) -> dict[str, str | None]:
     # None for the hires fields means "same as the first pass" in the WebUI; keep that, so the
     # infotext does not grow a redundant "Hires sampler" entry.
+    sampler = request.sampler_name if request.sampler_name in CONSISTENCY_SAMPLERS else entry.sampler
+    hr_sampler = request.hr_sampler_name if request.hr_sampler_name in CONSISTENCY_SAMPLERS else sampler
     return {
-        "sampler_name": entry.sampler,
+        "sampler_name": sampler,
         "scheduler": entry.scheduler,
-        "hr_sampler_name": entry.sampler if request.hr_sampler_name is not None else None,
+        "hr_sampler_name": hr_sampler if request.hr_sampler_name is not None else None,
         "hr_scheduler": entry.scheduler if request.hr_scheduler is not None else None,
     }
 
@@ -175,7 +180,7 @@ def _kept_sampler_fields(request: Request) -> dict[str, str | None]:
 
 
 def _infotext(request: Request, lora_name: str, weight: float, added: bool, clamped: list[str],
-              steps: int) -> dict[str, str]:
+              steps: int, exact_schedule: bool) -> dict[str, str]:
     entries = {
         infotext.KEY_LORA: lora_name,
         infotext.KEY_WEIGHT: format_weight(weight),
@@ -183,7 +188,9 @@ def _infotext(request: Request, lora_name: str, weight: float, added: bool, clam
     }
     if clamped:
         entries[infotext.KEY_CLAMPED] = "; ".join(clamped)
-    if request.is_img2img and not request.img2img_fix_steps and request.denoising_strength is not None:
+    # With the exact schedule every img2img step runs (the sampler records it if strength forbids).
+    if (request.is_img2img and not exact_schedule and not request.img2img_fix_steps
+            and request.denoising_strength is not None):
         run = img2img_steps_run(steps, request.denoising_strength)
         if run != steps:
             entries[infotext.KEY_STEPS_RUN] = str(run)

@@ -49,6 +49,7 @@ class NoiseSchedule:
     """The model's discrete noise levels: ``alphas_cumprod[t]`` for t = 0 … 999."""
 
     alphas_cumprod: torch.Tensor
+    table: torch.Tensor | None = None  # the model's own sigma table, when built from one
 
     @classmethod
     def scaled_linear(cls, beta_start: float = 0.00085, beta_end: float = 0.012,
@@ -59,8 +60,13 @@ class NoiseSchedule:
 
     @classmethod
     def from_sigmas(cls, sigmas: torch.Tensor) -> NoiseSchedule:
-        """From a k-diffusion sigma table (ascending, one per timestep): alpha = 1 / (1 + sigma^2)."""
-        return cls(1.0 / (1.0 + sigmas.detach().double() ** 2))
+        """From a k-diffusion sigma table (ascending, one per timestep): alpha = 1 / (1 + sigma^2).
+
+        The table itself is kept, so the sigmas handed back to the model are its own values, bit
+        for bit, and its sigma-to-timestep mapping lands on whole timesteps.
+        """
+        table = sigmas.detach().cpu()
+        return cls(1.0 / (1.0 + table.double() ** 2), table)
 
     @property
     def timesteps(self) -> int:
@@ -69,6 +75,8 @@ class NoiseSchedule:
     @property
     def sigmas(self) -> torch.Tensor:
         """Ascending sigma per timestep, computed as k-diffusion's ``DiscreteSchedule`` does."""
+        if self.table is not None:
+            return self.table
         return ((1 - self.alphas_cumprod) / self.alphas_cumprod) ** 0.5
 
     def sigma(self, timestep: int) -> torch.Tensor:
@@ -130,6 +138,42 @@ def explicit_timesteps(timesteps: Sequence[int], strength: float = 1.0,
 def steps_fitting_strength(steps: int, strength: float, original_steps: int = ORIGINAL_STEPS) -> int:
     """The most of ``steps`` that :func:`lcm_timesteps` accepts at this strength (at least 1)."""
     return max(1, min(int(steps), int(original_steps * min(max(strength, 0.0), 1.0))))
+
+
+@dataclass(frozen=True)
+class PassSchedule:
+    """The timesteps one sampling pass visits, and why it visits fewer than asked (if it does)."""
+
+    timesteps: tuple[int, ...]
+    requested_steps: int
+    note: str = ""
+
+
+def pass_schedule(steps: int, strength: float = 1.0, explicit: Sequence[int] | None = None) -> PassSchedule:
+    """The reference schedule for one txt2img, img2img or hires pass; never raises for WebUI input.
+
+    Where diffusers would refuse (more steps than a low strength leaves), run the steps that fit.
+    """
+    strength = min(max(float(strength), 1.0 / ORIGINAL_STEPS), 1.0)
+    if explicit:
+        keep = max(1, min(int(len(explicit) * strength), len(explicit)))
+        timesteps = explicit_timesteps(explicit, keep / len(explicit))
+        return PassSchedule(timesteps, len(explicit))
+    fitting = steps_fitting_strength(steps, strength)
+    note = "" if fitting == steps else (
+        f"denoising strength {strength:g} leaves {int(ORIGINAL_STEPS * strength)} of the {ORIGINAL_STEPS} "
+        f"distillation timesteps, so {fitting} of {steps} steps ran")
+    return PassSchedule(lcm_timesteps(fitting, strength), steps, note)
+
+
+def parse_timesteps(text: str) -> tuple[int, ...]:
+    """``"999, 749, 499, 249"`` -> (999, 749, 499, 249); empty -> (); anything else raises ScheduleError."""
+    parts = [part for part in text.replace(",", " ").split() if part]
+    try:
+        values = [int(part) for part in parts]
+    except ValueError:
+        raise ScheduleError(f"explicit timesteps must be whole numbers separated by commas, got {text!r}.") from None
+    return explicit_timesteps(values) if values else ()
 
 
 def boundary_scalings(timestep: int, timestep_scaling: float = TIMESTEP_SCALING,

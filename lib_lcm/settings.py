@@ -14,6 +14,8 @@ from typing import Any
 from lib_lcm.architecture import Architecture
 from lib_lcm.planning import WEIGHT_RANGE, Bounds, Choice
 
+DEFAULT_TCD_GAMMA = 0.3  # lib_lcm.sampling.DEFAULT_TCD_GAMMA; not imported, so settings stay torch-free
+
 SECTION = ("lcm_lora", "LCM-LoRA")
 
 
@@ -26,6 +28,7 @@ class SettingSpec:
     maximum: float | None = None
     step: float | None = None
     info: str = ""
+    infotext: str = ""  # pasting an infotext with this key puts the setting into "Override settings"
 
 
 SETTINGS: tuple[SettingSpec, ...] = (
@@ -41,6 +44,17 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("lcm_lora_max_cfg", 2.5, "Highest CFG allowed", 1.0, 30.0, 0.1),
     SettingSpec("lcm_lora_set_sampler", True, "Switch to the LCM sampler with the SGM Uniform schedule",
                 info="Off: keep the sampler chosen in the UI (only useful for experiments)."),
+    SettingSpec("lcm_lora_exact_schedule", True, "Run LCM and TCD on the reference (diffusers) timesteps",
+                info="Whatever the Schedule type says; img2img then runs every step on the strength-shortened "
+                     "schedule as diffusers does. Off: the WebUI's own LCM with the Schedule type dropdown."),
+    SettingSpec("lcm_lora_skip_uncond", True, "At CFG 1, skip the unconditional UNet pass",
+                info="The same image for half the UNet work. Forge always does this itself."),
+    SettingSpec("lcm_lora_tcd_gamma", DEFAULT_TCD_GAMMA, "TCD gamma", 0.0, 1.0, 0.05,
+                "Stochasticity of the TCD sampler: 0 is deterministic, 1 re-noises fully like LCM; 0.3 is "
+                "the TCD authors' default.", infotext="TCD gamma"),
+    SettingSpec("lcm_lora_timesteps", "", "Explicit timesteps for LCM and TCD (empty: from the step count)",
+                info="Descending, comma-separated; DMD2 needs 999,749,499,249. img2img keeps the last ones.",
+                infotext="LCM-LoRA explicit timesteps"),
     SettingSpec("lcm_lora_accept_known_names", True,
                 "Also use the official files under other common names (checked by their tensor layout)",
                 info="For example LCM_LoRA_Weights_SD15 or a renamed pytorch_lora_weights."),
@@ -64,6 +78,10 @@ class Settings:
     accept_known_names: bool = True
     file_names: tuple[tuple[Architecture, str], ...] = ()
     offer_download: bool = False
+    exact_schedule: bool = True
+    skip_uncond: bool = True
+    tcd_gamma: float = DEFAULT_TCD_GAMMA
+    timesteps: str = ""  # parsed where used: lib_lcm.sampling.parse_timesteps
 
     def file_name_for(self, architecture: Architecture) -> str:
         return dict(self.file_names).get(architecture, "")
@@ -92,4 +110,6 @@ def read_settings(lookup: Callable[[str, Any], Any]) -> Settings:
         defaults=defaults, bounds=bounds, set_sampler=flag("lcm_lora_set_sampler"),
         accept_known_names=flag("lcm_lora_accept_known_names"), offer_download=flag("lcm_lora_offer_download"),
         file_names=tuple((arch, text(key)) for arch, key in _FILE_KEYS.items() if text(key)),
+        exact_schedule=flag("lcm_lora_exact_schedule"), skip_uncond=flag("lcm_lora_skip_uncond"),
+        tcd_gamma=min(max(number("lcm_lora_tcd_gamma"), 0.0), 1.0), timesteps=text("lcm_lora_timesteps"),
     )

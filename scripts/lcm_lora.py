@@ -27,3 +27,6 @@ class LcmLoraScript(scripts.Script):
 
     def process(self, p: Any, *args: Any) -> None:
         lcm.process(self, p, *args)
+
+    def process_before_every_sampling(self, p: Any, *args: Any, **kwargs: Any) -> None:
+        lcm.before_sampling(p)

@@ -112,9 +112,28 @@ def test_weight_is_written_into_the_tag():
 
 @pytest.mark.parametrize(("strength", "fix", "expected"), [(0.5, False, "3"), (0.75, False, None), (0.2, False, "1"),
                                                            (1.0, False, None), (0.5, True, None)])
-def test_img2img_records_the_steps_really_run(strength, fix, expected):
-    plan = make_plan(request(is_img2img=True, denoising_strength=strength, img2img_fix_steps=fix), ON, SD15, NAME)
+def test_img2img_records_the_steps_really_run_without_the_exact_schedule(strength, fix, expected):
+    plan = make_plan(request(is_img2img=True, denoising_strength=strength, img2img_fix_steps=fix), ON, SD15, NAME,
+                     exact_schedule=False)
     assert plan.infotext.get(infotext.KEY_STEPS_RUN) == expected
+    assert not plan.exact_schedule
+
+
+@pytest.mark.parametrize("strength", [0.2, 0.5, 1.0])
+def test_img2img_with_the_exact_schedule_runs_every_step(strength):
+    """The exact sampler runs all steps on the shortened schedule; nothing to record at planning time."""
+    plan = make_plan(request(is_img2img=True, denoising_strength=strength), ON, SD15, NAME)
+    assert infotext.KEY_STEPS_RUN not in plan.infotext
+    assert plan.exact_schedule
+
+
+@pytest.mark.parametrize(("chosen", "hires", "expected"), [
+    ("TCD", None, ("TCD", None)), ("TCD", "Euler a", ("TCD", "TCD")), ("LCM", "TCD", ("LCM", "TCD")),
+    ("Euler a", "TCD", ("LCM", "TCD")), ("DPM++ 2M", "Euler", ("LCM", "LCM")),
+])
+def test_a_chosen_consistency_sampler_is_kept(chosen, hires, expected):
+    plan = make_plan(request(sampler_name=chosen, enable_hr=True, hr_sampler_name=hires), ON, SD15, NAME)
+    assert (plan.sampler_name, plan.hr_sampler_name) == expected
 
 
 def test_img2img_steps_run_formula():

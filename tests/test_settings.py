@@ -40,3 +40,16 @@ def test_user_bounds_and_file_names():
     assert settings.bounds.min_steps == 3 and settings.bounds.max_steps == 10
     assert settings.file_name_for(Architecture.SDXL) == "my-lcm-xl.safetensors"
     assert settings.file_name_for(Architecture.SD1) == ""
+
+
+def test_tcd_gamma_default_is_the_samplers():
+    from lib_lcm import sampling, settings
+
+    assert settings.DEFAULT_TCD_GAMMA == sampling.DEFAULT_TCD_GAMMA
+
+
+def test_sampling_settings_are_read_and_bounded():
+    values = {"lcm_lora_tcd_gamma": 7.0, "lcm_lora_timesteps": " 999,749 ", "lcm_lora_skip_uncond": False,
+              "lcm_lora_exact_schedule": "yes"}
+    read = read_settings(lambda key, default: values.get(key, default))
+    assert (read.tcd_gamma, read.timesteps, read.skip_uncond, read.exact_schedule) == (1.0, "999,749", False, True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from lib_lcm import infotext
-from lib_lcm.webui.script import TITLE, build_ui, process, status_html
+from lib_lcm.webui.script import TITLE, before_sampling, build_ui, process, status_html
 
-__all__ = ["TITLE", "build_ui", "on_infotext_pasted", "process", "register", "status_html"]
+__all__ = ["TITLE", "before_sampling", "build_ui", "on_infotext_pasted", "process", "register", "status_html"]
 
 
 def on_infotext_pasted(text: str, params: dict[str, Any]) -> None:
@@ -23,7 +23,10 @@ def register() -> None:
     from modules import script_callbacks
 
     from lib_lcm.webui.downloads import on_app_started, on_ui_tabs
+    from lib_lcm.webui.samplers import register_samplers
     from lib_lcm.webui.settings_ui import on_ui_settings
+
+    register_samplers()  # before the UI builds its sampler dropdowns (modules/ui.py)
 
     script_callbacks.on_ui_settings(on_ui_settings)
     script_callbacks.on_infotext_pasted(on_infotext_pasted)

@@ -6,11 +6,15 @@ that need a fallback. Each function says which WebUI file it reads.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import math
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
+from lib_lcm import infotext
 from lib_lcm.architecture import Architecture, ModelFlags, architecture_from_flags
 from lib_lcm.safetensors_header import SafetensorsHeaderError, detect_file
 from lib_lcm.settings import Settings, read_settings
@@ -124,3 +128,62 @@ def img2img_fix_steps() -> bool:
     from modules import shared
 
     return bool(getattr(shared.opts, "img2img_fix_steps", False))
+
+
+# A1111's CFGDenoiser.forward (modules/sd_samplers_cfg_denoiser.py) computes the unconditional
+# batch even at CFG 1; its only switch is the "skip_early_cond" option. Forge skips it itself
+# (backend/sampling/sampling_function.py, math.isclose(cond_scale, 1.0)).
+_SKIP_OPTION = "skip_early_cond"
+_SKIP_INFOTEXT = "Skip Early CFG"
+
+
+@contextlib.contextmanager
+def unconditional_pass_skipped(sampler: Any, extra_args: dict[str, Any], enabled: bool) -> Iterator[bool]:
+    """While sampling at CFG 1 on A1111, take the WebUI's own skip-uncond path for every step.
+
+    With the uncond output replaced by the cond output, ``combine_denoised`` returns the cond
+    output exactly: what CFG 1 computes, without the second half of the batch. The option is
+    shadowed on the Options *object* (``Options.__getattr__`` only sees ``data`` when normal lookup
+    fails), so config.json and the Settings tab never see the value, and removed afterwards.
+    """
+    if not enabled or is_forge() or not _cfg1_is_exact_without_uncond(extra_args):
+        yield False
+        return
+    from modules import shared
+
+    opts, p = shared.opts, sampler.p
+    object.__setattr__(opts, _SKIP_OPTION, 1.0)  # step / total_steps <= 1.0: every step
+    try:
+        yield True
+    finally:
+        object.__delattr__(opts, _SKIP_OPTION)
+        _restore_skip_infotext(p, getattr(opts, _SKIP_OPTION, 0.0))
+        p.extra_generation_params[infotext.KEY_UNCOND] = infotext.UNCOND_SKIPPED
+
+
+def _cfg1_is_exact_without_uncond(extra_args: dict[str, Any]) -> bool:
+    """CFG exactly 1, not an instruct-pix2pix model, and every image's AND-prompt weights sum to 1.
+
+    With weights w_i, CFG 1 gives u + sum(w_i * (c_i - u)): independent of u only when sum(w_i) = 1.
+    """
+    from modules import shared
+
+    try:
+        if float(extra_args.get("cond_scale", 0.0)) != 1.0:
+            return False
+    except (TypeError, ValueError):
+        return False
+    if getattr(shared.sd_model, "cond_stage_key", None) == "edit":
+        return False
+    batch = getattr(extra_args.get("cond"), "batch", None)
+    if not batch:
+        return False
+    return all(math.isclose(sum(float(c.weight) for c in conds), 1.0, abs_tol=1e-9) for conds in batch)
+
+
+def _restore_skip_infotext(p: Any, user_value: float) -> None:
+    # CFGDenoiser.forward wrote "Skip Early CFG: 1.0"; pasting that back would set the option.
+    if user_value:
+        p.extra_generation_params[_SKIP_INFOTEXT] = user_value
+    else:
+        p.extra_generation_params.pop(_SKIP_INFOTEXT, None)

@@ -16,7 +16,7 @@ from lib_lcm.decide import Skip, decide, status_line
 from lib_lcm.planning import WEIGHT_RANGE, Plan, Request
 from lib_lcm.script_args import parse_script_args
 from lib_lcm.settings import Settings
-from lib_lcm.webui import compat
+from lib_lcm.webui import compat, samplers
 
 TITLE = "LCM-LoRA"  # also the API key in alwayson_scripts: never put a version in it
 LOG_PREFIX = "[LCM-LoRA]"
@@ -148,6 +148,7 @@ def _apply(p: Any, plan: Plan) -> None:
             p.hr_scheduler = plan.hr_scheduler
     if plan.hr_cfg is not None and hasattr(p, "hr_cfg"):  # Forge's separate hires CFG
         p.hr_cfg = plan.hr_cfg
+    setattr(p, samplers.EXACT_ATTR, plan.exact_schedule)
     p.extra_generation_params.update(plan.infotext)
     for note in plan.notes:
         _tell(p, note)
@@ -174,8 +175,14 @@ def _tell(p: Any, message: str) -> None:
 
 
 def _forget_previous_run(p: Any) -> None:
+    setattr(p, samplers.EXACT_ATTR, False)
     for key in infotext.ALL_KEYS:
         p.extra_generation_params.pop(key, None)
+
+
+def before_sampling(p: Any) -> None:
+    """``process_before_every_sampling``: p.sampler exists now (txt2img, hires and img2img alike)."""
+    samplers.use_exact_sampler(p)
 
 
 def _float_or_none(value: Any) -> float | None:

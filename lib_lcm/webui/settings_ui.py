@@ -18,7 +18,8 @@ def on_ui_settings() -> None:
 
 
 def _option(shared: Any, spec: SettingSpec) -> Any:
-    info = shared.OptionInfo(spec.default, spec.label, **_component(spec))
+    extra = {"infotext": spec.infotext} if spec.infotext else {}
+    info = shared.OptionInfo(spec.default, spec.label, **_component(spec), **extra)
     return info.info(spec.info) if spec.info else info
 
 

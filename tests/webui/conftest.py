@@ -7,13 +7,13 @@ from webui_env import SCRIPT_FILE, WebUI  # importing webui_env puts the stand-i
 
 @pytest.fixture
 def webui(tmp_path, monkeypatch):
-    from modules import options, script_callbacks, scripts, sd_models, shared
+    from modules import script_callbacks, scripts, sd_models, shared
 
     lora_dir = tmp_path / "models" / "Lora"
     lora_dir.mkdir(parents=True)
     monkeypatch.setattr(shared.cmd_opts, "lora_dir", str(lora_dir))
     monkeypatch.setattr(shared.cmd_opts, "lyco_dir_backcompat", str(tmp_path / "models" / "LyCORIS"))
-    monkeypatch.setattr(shared, "opts", options.Options({"img2img_fix_steps": options.OptionInfo(False)}))
+    monkeypatch.setattr(shared, "opts", shared.builtin_options())
     monkeypatch.setattr(sd_models, "checkpoints_list", {})
     classes = scripts.load_script_classes(str(SCRIPT_FILE))
     script_callbacks.ui_settings_callback()  # what the Settings UI build does

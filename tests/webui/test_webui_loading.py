@@ -80,7 +80,10 @@ def test_status_line_without_any_model_or_checkpoint(webui, monkeypatch):
 
 def test_settings_are_registered_in_their_own_section_with_widgets(webui):
     ours = {k: v for k, v in shared.opts.data_labels.items() if k.startswith("lcm_lora_")}
-    assert len(ours) == 13
+    assert len(ours) == 17
+    # pasting these infotext keys puts the setting into "Override settings" (modules/infotext_utils.py)
+    assert {k: v.infotext for k, v in ours.items() if v.infotext} == {
+        "lcm_lora_tcd_gamma": "TCD gamma", "lcm_lora_timesteps": "LCM-LoRA explicit timesteps"}
     for _key, info in ours.items():
         assert info.section == ("lcm_lora", "LCM-LoRA") and info.category_id == "sd"
         if isinstance(info.default, float):

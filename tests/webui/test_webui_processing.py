@@ -59,13 +59,21 @@ def test_forge_hires_cfg_is_clamped(sd15):
     assert "hires CFG 7 to 2.5" in processed.infotexts[0]
 
 
-def test_img2img_and_inpaint(sd15):
+def test_img2img_and_inpaint_with_the_webuis_own_schedule(sd15):
+    shared.opts.lcm_lora_exact_schedule = False
     for mask in (None, "mask"):
         p, processed = sd15.img2img(ON, denoising_strength=0.5, mask=mask)
         [sample] = p.sampled
         assert (sample.sampler_name, sample.loras) == ("LCM", [("lcm-lora-sdv1-5", ["1"])])
         assert sample.steps_run == 3  # A1111: int(0.5 * 4) + 1
         assert "LCM-LoRA steps run: 3" in processed.infotexts[0]
+        assert p.lcm_lora_exact is False
+
+
+def test_img2img_with_the_exact_schedule_is_handed_to_our_sampler(sd15):
+    """Every step runs (tests/webui/test_webui_sampling.py runs it); nothing is recorded at planning."""
+    p, processed = sd15.img2img(ON, denoising_strength=0.5, mask="mask")
+    assert p.lcm_lora_exact is True and "steps run" not in processed.infotexts[0]
 
 
 def test_img2img_with_exact_steps_setting(sd15):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 STAND_INS = Path(__file__).resolve().parents[1] / "stand_ins"
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,10 +32,12 @@ class WebUI:
         runner.create_ui()
         return runner
 
-    def load_model(self, layout="checkpoint-sd15", forge=False, **flags):
-        """A loaded checkpoint: its file in the real layout and the flags the WebUI sets on it."""
+    def load_model(self, layout="checkpoint-sd15", forge=False, sampling=False, **flags):
+        """A loaded checkpoint: its file in the real layout and the flags the WebUI sets on it.
+
+        ``sampling=True``: a model the sampler stand-ins can really sample (SamplingModel)."""
         path = write_layout(self.tmp / "models" / "Stable-diffusion" / f"{layout}.safetensors", layout)
-        model = sd_models.FakeModel(str(path), **flags)
+        model = (SamplingModel if sampling else sd_models.FakeModel)(str(path), **flags)
         if forge:  # Forge has no is_ssd
             del model.is_ssd
         self.monkeypatch.setattr(shared, "sd_model", model)
@@ -70,3 +73,39 @@ class WebUI:
         fields.setdefault("prompt", "a cat")
         fields.setdefault("init_images", ["image"])
         return self.run(processing.StableDiffusionProcessingImg2Img, args, **fields)
+
+
+class SamplingModel(sd_models.FakeModel):
+    """A loaded checkpoint as samplers see it (ldm's LatentDiffusion): alphas_cumprod, apply_model(x, t,
+    cond) giving epsilon, get_learned_conditioning, encode_first_stage. The epsilon model is the tiny
+    random UNet of tests/sampling_support.py; every call is recorded as (batch size, timesteps)."""
+
+    def __init__(self, filename, **flags):
+        super().__init__(filename, **flags)
+        from sampling_support import ALPHAS_CUMPROD, CountingUnet, tiny_unet
+
+        self.alphas_cumprod = ALPHAS_CUMPROD.clone()
+        self.unet = CountingUnet(tiny_unet())
+        self.calls = []
+        self.cond_stage_key = "txt"
+        self.model = type("DiffusionWrapper", (), {"conditioning_key": "crossattn"})()
+
+    def apply_model(self, x, t, cond):
+        self.calls.append((x.shape[0], [float(v) for v in t]))
+        context = cond["c_crossattn"][0]
+        timestep = round(float(t[0]))
+        assert all(round(float(v)) == timestep for v in t), "one timestep per call"
+        return self.unet.eps(x, float(t[0]) if float(t[0]) != timestep else timestep, context)
+
+    def get_learned_conditioning(self, prompts):
+        out = []
+        for prompt in prompts:
+            seed = sum(ord(ch) * (i + 1) for i, ch in enumerate(prompt)) % (2**31)
+            out.append(torch.randn(5, 16, generator=torch.Generator().manual_seed(seed)))
+        return torch.stack(out)
+
+    def encode_first_stage(self, images, batch_size, height, width):
+        return torch.linspace(-1, 1, batch_size * 4 * height * width).reshape(batch_size, 4, height, width)
+
+    def timesteps_called(self):
+        return [round(ts[0]) for _, ts in self.calls]

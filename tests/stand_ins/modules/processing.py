@@ -8,7 +8,9 @@ Instead of sampling, each batch appends a SampleRecord of what the sampler would
 import re
 from dataclasses import dataclass, field
 
-from modules import infotext_utils, sd_samplers, shared
+import torch
+
+from modules import infotext_utils, prompt_parser, sd_samplers, shared
 
 re_extra_net = re.compile(r"<(\w+):([^>]+)>")
 
@@ -81,6 +83,12 @@ class StableDiffusionProcessing:
     iteration: int = field(default=0, init=False)
     comments: dict = field(default=None, init=False)
     is_api: bool = field(default=False, init=False)
+    eta: float = None
+    sampler_noise_scheduler_override: object = None
+    is_hr_pass: bool = field(default=False, init=False)
+    sampler: object = field(default=None, init=False)
+    rng: object = field(default=None, init=False)
+    samples: object = field(default=None, init=False)
 
     def __post_init__(self):
         self.extra_generation_params = self.extra_generation_params or {}
@@ -117,6 +125,15 @@ class StableDiffusionProcessing:
     def sample_batch(self):
         self.sampled.append(SampleRecord(self.sampler_name, self.scheduler, self.first_pass_steps_run(),
                                          self.cfg_scale, loras_of(self.extra_network_data), list(self.prompts)))
+        if getattr(shared.sd_model, "apply_model", None) is None:
+            return  # a model that only carries flags: record, do not sample
+        self.rng = ImageRNG((4, self.height // 8, self.width // 8), self.seeds)
+        c = prompt_parser.get_multicond_learned_conditioning(shared.sd_model, self.prompts, self.steps)
+        uc = prompt_parser.get_learned_conditioning(shared.sd_model, self.negative_prompts, self.steps)
+        self.samples = self.sample(c, uc, self.seeds, None, None, self.prompts)
+
+    def sample(self, conditioning, unconditional_conditioning, seeds, subseeds, subseed_strength, prompts):
+        raise NotImplementedError()
 
     def first_pass_steps_run(self):
         return self.steps
@@ -185,6 +202,31 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
     def hires_cfg(self):
         return self.cfg_scale  # A1111 reuses cfg_scale for the hires pass
 
+    def sample(self, conditioning, unconditional_conditioning, seeds, subseeds, subseed_strength, prompts):
+        self.sampler = sd_samplers.create_sampler(self.sampler_name, self.sd_model)
+        x = self.rng.next()
+        if self.scripts is not None:
+            self.scripts.process_before_every_sampling(p=self, x=x, noise=x, c=conditioning,
+                                                       uc=unconditional_conditioning)
+        samples = self.sampler.sample(self, x, conditioning, unconditional_conditioning)
+        if not self.enable_hr:
+            return samples
+        return self.sample_hr_pass(samples)
+
+    def sample_hr_pass(self, samples):
+        """Latent upscaling left out: the second pass runs on the first pass's latents."""
+        self.is_hr_pass = True
+        self.sampler = sd_samplers.create_sampler(self.hr_sampler_name or self.sampler_name, self.sd_model)
+        noise = self.rng.next()
+        hr_c = prompt_parser.get_multicond_learned_conditioning(shared.sd_model, self.hr_prompts, self.steps)
+        hr_uc = prompt_parser.get_learned_conditioning(shared.sd_model, self.negative_prompts, self.steps)
+        if self.scripts is not None:
+            self.scripts.process_before_every_sampling(p=self, x=samples, noise=noise, c=hr_c, uc=hr_uc)
+        samples = self.sampler.sample_img2img(self, samples, noise, hr_c, hr_uc,
+                                              steps=self.hr_second_pass_steps or self.steps)
+        self.is_hr_pass = False
+        return samples
+
 
 @dataclass(repr=False)
 class ForgeTxt2Img(StableDiffusionProcessingTxt2Img):
@@ -207,6 +249,18 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
 
     def init(self, all_prompts, all_seeds, all_subseeds):
         self.extra_generation_params["Denoising strength"] = self.denoising_strength
+        if getattr(shared.sd_model, "apply_model", None) is not None:
+            self.sampler = sd_samplers.create_sampler(self.sampler_name, self.sd_model)
+            self.init_latent = shared.sd_model.encode_first_stage(self.init_images, self.batch_size,
+                                                                  self.height // 8, self.width // 8)
+
+    def sample(self, conditioning, unconditional_conditioning, seeds, subseeds, subseed_strength, prompts):
+        x = self.rng.next()
+        if self.scripts is not None:
+            self.scripts.process_before_every_sampling(p=self, x=self.init_latent, noise=x, c=conditioning,
+                                                       uc=unconditional_conditioning)
+        return self.sampler.sample_img2img(self, self.init_latent, x, conditioning, unconditional_conditioning,
+                                           image_conditioning=None)
 
     def first_pass_steps_run(self):
         if getattr(shared.opts, "img2img_fix_steps", False):
@@ -220,6 +274,18 @@ class Processed:
         self.info = infotexts[0] if infotexts else ""
         self.comments = "".join(f"{comment}\n" for comment in p.comments)
         self.extra_generation_params = p.extra_generation_params
+
+
+class ImageRNG:
+    """modules/rng.py ImageRNG, reduced: one generator seeded by the batch's first seed; every next()
+    is one batch of Gaussian noise (the initial noise first, then what samplers draw)."""
+
+    def __init__(self, shape, seeds):
+        self.shape = (len(seeds), *shape)
+        self.generator = torch.Generator().manual_seed(int(seeds[0]))
+
+    def next(self):
+        return torch.randn(self.shape, generator=self.generator)
 
 
 def create_infotext(p, all_prompts, all_seeds, index):

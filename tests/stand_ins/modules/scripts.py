@@ -57,6 +57,9 @@ class Script:
     def before_process_batch(self, p, *args, **kwargs):
         pass
 
+    def process_before_every_sampling(self, p, *args, **kwargs):
+        pass
+
     def postprocess(self, p, processed, *args):
         pass
 
@@ -184,6 +187,11 @@ class ScriptRunner:
 
     def before_process_batch(self, p, **kwargs):
         self._run("before_process_batch", p, **kwargs)
+
+    def process_before_every_sampling(self, p, **kwargs):
+        # called right before every sampler.sample / sample_img2img (modules/processing.py), after
+        # p.sampler was created: txt2img, the hires pass, img2img
+        self._run("process_before_every_sampling", p, **kwargs)
 
     def postprocess(self, p, processed):
         self._run("postprocess", p, processed)

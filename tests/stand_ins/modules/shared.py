@@ -7,11 +7,35 @@ from modules import options, paths
 options_section = options.options_section
 OptionInfo = options.OptionInfo
 
-# Built-in settings we read, with A1111 1.10.1 defaults (modules/shared_options.py).
-opts = options.Options({
-    "img2img_fix_steps": OptionInfo(False),
-    "sd_model_checkpoint": OptionInfo(None),
-})
+
+
+def builtin_options():
+    """Built-in settings the extension or the sampler stand-ins read, with A1111 1.10.1 defaults
+    (modules/shared_options.py)."""
+    return options.Options({
+        "img2img_fix_steps": OptionInfo(False),
+        "sd_model_checkpoint": OptionInfo(None),
+        "hide_samplers": OptionInfo([]),
+        "eta_ancestral": OptionInfo(1.0, infotext="Eta"),
+        "skip_early_cond": OptionInfo(0.0, infotext="Skip Early CFG"),
+        "s_min_uncond_all": OptionInfo(False),
+        "batch_cond_uncond": OptionInfo(True),
+        "enable_quantization": OptionInfo(False),
+    })
+
+
+opts = builtin_options()
+
+
+class State:
+    """modules/shared_state.py: the fields samplers read and write."""
+    interrupted = False
+    skipped = False
+    sampling_step = 0
+    sampling_steps = 0
+
+
+state = State()
 
 # --lora-dir and --lyco-dir-backcompat are added by extensions-builtin/Lora/preload.py.
 cmd_opts = argparse.Namespace(
