@@ -25,6 +25,7 @@ KEY_HIRES_TIMESTEPS = "LCM-LoRA hires timesteps"
 KEY_HIRES_STEPS_RUN = "LCM-LoRA hires steps run"
 KEY_EXPLICIT = "LCM-LoRA explicit timesteps"  # also the infotext name of the lcm_lora_timesteps setting
 KEY_TCD_GAMMA = "TCD gamma"  # also the infotext name of the lcm_lora_tcd_gamma setting
+KEY_SETTING_IGNORED = "LCM-LoRA setting ignored"  # a setting value that could not be used, and why
 KEY_UNCOND = "LCM-LoRA uncond"  # UNCOND_SKIPPED when the CFG-1 unconditional pass was not computed
 UNCOND_SKIPPED = "skipped at CFG 1"
 
@@ -32,7 +33,7 @@ TAG_ADDED = "added"
 TAG_FROM_PROMPT = "from prompt"
 
 ALL_KEYS = (KEY_LORA, KEY_WEIGHT, KEY_TAG, KEY_CLAMPED, KEY_STEPS_RUN, KEY_SKIPPED, KEY_INPUT, KEY_TIMESTEPS,
-            KEY_HIRES_TIMESTEPS, KEY_HIRES_STEPS_RUN, KEY_EXPLICIT, KEY_TCD_GAMMA, KEY_UNCOND)
+            KEY_HIRES_TIMESTEPS, KEY_HIRES_STEPS_RUN, KEY_EXPLICIT, KEY_TCD_GAMMA, KEY_UNCOND, KEY_SETTING_IGNORED)
 _PROMPT_KEYS = ("Prompt", "Hires prompt")
 
 

@@ -169,6 +169,6 @@ def _explicit_timesteps(p: Any, settings: Settings) -> tuple[int, ...]:
     try:
         return parse_timesteps(settings.timesteps)
     except ScheduleError as error:
-        p.extra_generation_params[infotext.KEY_INPUT] = f"setting ignored: {error}"
+        p.extra_generation_params[infotext.KEY_SETTING_IGNORED] = f"explicit timesteps: {error}"
         print(f"[LCM-LoRA] the explicit timesteps setting is ignored: {error}")
         return ()

@@ -291,3 +291,25 @@ def test_a_broken_explicit_timesteps_setting_is_reported_and_ignored(sd15):
     _, processed = sd15.txt2img(ON, **SIZE)
     assert model().timesteps_called() == [999, 759, 499, 259]
     assert "strictly descending" in processed.infotexts[0]
+
+
+def test_other_samplers_are_never_swapped(sd15):
+    from modules import shared
+
+    from lib_lcm.webui.samplers import exact_sampler_class
+
+    shared.opts.lcm_lora_set_sampler = False  # the user keeps Euler with the accordion on
+    p, processed = sd15.txt2img(ON, sampler_name="Euler", ui=False, **SIZE)
+    assert p.sampler_name == "Euler" and not isinstance(p.sampler, exact_sampler_class())
+    assert "LCM-LoRA timesteps" not in processed.infotexts[0]
+
+
+def test_forge_skips_the_uncond_pass_itself(sd15, monkeypatch):
+    """On Forge nothing is shadowed: its sampling_function drops the uncond at CFG 1 on its own."""
+    from modules import shared
+
+    from lib_lcm.webui import compat
+
+    monkeypatch.setattr(compat, "is_forge", lambda: True)
+    _, processed = sd15.txt2img(ON, **SIZE)
+    assert "LCM-LoRA uncond" not in processed.infotexts[0] and "skip_early_cond" not in vars(shared.opts)
