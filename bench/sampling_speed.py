@@ -139,13 +139,15 @@ def tiny_runs(latent: int, repeats: int) -> dict[str, Timed]:
     return measure(runs, repeats)
 
 
-def measure(runs: dict[str, Callable[[Counter], None]], repeats: int) -> dict[str, Timed]:
+def measure(runs: dict[str, Callable[[Counter], None]], repeats: int,
+            cleanup: Callable[[str], None] = lambda label: None) -> dict[str, Timed]:
     """Interleaved: every repeat runs each in turn, so drift hits all alike; the median is reported."""
     times: dict[str, list[float]] = {label: [] for label in runs}
     counts: dict[str, Counter] = {}
     with torch.no_grad():
-        for run in runs.values():  # untimed warm-up
+        for label, run in runs.items():  # untimed warm-up
             run(Counter())
+            cleanup(label)
         for _ in range(repeats):
             for label, run in runs.items():
                 counter = Counter()
@@ -153,6 +155,7 @@ def measure(runs: dict[str, Callable[[Counter], None]], repeats: int) -> dict[st
                 run(counter)
                 times[label].append(time.perf_counter() - begin)
                 counts[label] = counter
+                cleanup(label)
     return {label: Timed(label, statistics.median(times[label]), counts[label].calls, counts[label].evaluations)
             for label in runs}
 
@@ -179,6 +182,8 @@ def webui_runs(url: str, size: int, repeats: int, euler: bool = True) -> dict[st
         del bodies["Euler a 25 CFG 7"]
     infos: dict[str, str] = {}
 
+    original_skip = api.get("/sdapi/v1/options")["skip_early_cond"]
+
     def call(label: str) -> Callable[[Counter], None]:
         def run(counter: Counter) -> None:
             info = json.loads(api.post("/sdapi/v1/txt2img", bodies[label])["info"])
@@ -191,7 +196,21 @@ def webui_runs(url: str, size: int, repeats: int, euler: bool = True) -> dict[st
             infos[label] = text
         return run
 
-    return measure({label: call(label) for label in bodies}, repeats)
+    def cleanup(label: str) -> None:
+        if "override_settings" in bodies[label]:
+            restore_skip_early_cond(api, original_skip)
+
+    return measure({label: call(label) for label in bodies}, repeats, cleanup)
+
+
+def restore_skip_early_cond(api: object, value: float) -> None:
+    """A1111 restores an overridden setting only if config.json already held it (modules/processing.py
+    process_images: stored_opts keeps keys found in opts.data), so an override of a built-in setting the
+    user never saved stays in memory. Set it back with a 1-step generation that keeps its override
+    (untimed; never through /sdapi/v1/options, which would write the user's config.json)."""
+    api.post("/sdapi/v1/txt2img", {"prompt": "", "steps": 1, "width": 64, "height": 64, "save_images": False,
+                                   "send_images": False, "override_settings": {"skip_early_cond": value},
+                                   "override_settings_restore_afterwards": False})
 
 
 def ensure_lora(api: object) -> str:

@@ -106,8 +106,10 @@ def test_hires_pass_timesteps(api, lora):
 
 
 def test_tcd_with_its_gamma_and_not_the_webuis_eta(api, lora):
-    info = api.generate("txt2img", {"prompt": "a cat", "sampler_name": "TCD", "alwayson_scripts": ON,
-                                    "override_settings": {"eta_ancestral": 1.0}})
+    # Not overridden here: A1111 never restores an override of a built-in setting missing from
+    # config.json (processing.py process_images, stored_opts); eta_ancestral's default is 1.0 anyway.
+    assert api.get("/sdapi/v1/options")["eta_ancestral"] == 1.0
+    info = api.generate("txt2img", {"prompt": "a cat", "sampler_name": "TCD", "alwayson_scripts": ON})
     text = info["infotexts"][0]
     assert info["sampler_name"] == "TCD" and "TCD gamma: 0.3" in text and "Eta:" not in text
     assert f"LCM-LoRA timesteps: {timesteps_text(lcm_timesteps(4))}" in text
