@@ -20,6 +20,7 @@ come from :func:`lcm_timesteps` and :func:`explicit_timesteps` through
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -72,7 +73,7 @@ class NoiseSchedule:
     def timesteps(self) -> int:
         return int(self.alphas_cumprod.shape[0])
 
-    @property
+    @functools.cached_property
     def sigmas(self) -> torch.Tensor:
         """Ascending sigma per timestep, computed as k-diffusion's ``DiscreteSchedule`` does."""
         if self.table is not None:
@@ -85,7 +86,11 @@ class NoiseSchedule:
     def timestep(self, sigma: torch.Tensor | float) -> int:
         """The discrete timestep whose sigma is nearest in log space (exact for table values)."""
         log_sigma = torch.as_tensor(sigma, dtype=torch.float64).reshape(()).log()
-        return int((self.sigmas.double().log() - log_sigma).abs().argmin())
+        return int((self._log_sigmas - log_sigma).abs().argmin())
+
+    @functools.cached_property
+    def _log_sigmas(self) -> torch.Tensor:
+        return self.sigmas.double().log()
 
     def sigmas_for(self, timesteps: Sequence[int]) -> torch.Tensor:
         """The sigmas a k-diffusion sampler needs to visit exactly these timesteps (0 appended)."""

@@ -96,6 +96,7 @@ def exact_sampler_class() -> type:
         def __init__(self, name: str, sd_model: Any) -> None:
             self.kind = name
             self.planned: tuple[int, ...] | None = None
+            self._schedule: NoiseSchedule | None = None
             super().__init__(self.run, sd_model)
 
         def sample(self, p: Any, x: Any, conditioning: Any, unconditional_conditioning: Any, steps: Any = None,
@@ -115,10 +116,15 @@ def exact_sampler_class() -> type:
             return super().sample_img2img(p, x, noise, conditioning, unconditional_conditioning, steps=steps,
                                           image_conditioning=image_conditioning)
 
+        def schedule(self) -> NoiseSchedule:
+            if self._schedule is None:  # the model's own sigma table, read once per sampler (one pass)
+                self._schedule = NoiseSchedule.from_sigmas(self.model_wrap.sigmas)
+            return self._schedule
+
         def get_sigmas(self, p: Any, steps: int) -> Any:
             if not self.planned:
                 return super().get_sigmas(p, steps)
-            exact = NoiseSchedule.from_sigmas(self.model_wrap.sigmas).sigmas_for(self.planned)
+            exact = self.schedule().sigmas_for(self.planned)
             padding = exact[:1].repeat(max(0, steps - len(self.planned)))  # the part img2img skips
             return torch.cat([padding, exact])
 
@@ -126,7 +132,7 @@ def exact_sampler_class() -> type:
                 callback: Any = None, disable: Any = None) -> torch.Tensor:
             import k_diffusion.sampling
 
-            schedule = NoiseSchedule.from_sigmas(self.model_wrap.sigmas)
+            schedule = self.schedule()
             # Through k_diffusion.sampling's module-level torch, which the WebUI points at its seeded
             # per-image generator (sd_samplers_common.Sampler.initialize, TorchHijack).
             noise = k_diffusion.sampling.default_noise_sampler(x)
