@@ -69,10 +69,6 @@ class NoiseSchedule:
         table = sigmas.detach().cpu()
         return cls(1.0 / (1.0 + table.double() ** 2), table)
 
-    @property
-    def timesteps(self) -> int:
-        return int(self.alphas_cumprod.shape[0])
-
     @functools.cached_property
     def sigmas(self) -> torch.Tensor:
         """Ascending sigma per timestep, computed as k-diffusion's ``DiscreteSchedule`` does."""
@@ -150,7 +146,6 @@ class PassSchedule:
     """The timesteps one sampling pass visits, and why it visits fewer than asked (if it does)."""
 
     timesteps: tuple[int, ...]
-    requested_steps: int
     note: str = ""
 
 
@@ -161,14 +156,14 @@ def pass_schedule(steps: int, strength: float = 1.0, explicit: Sequence[int] | N
     """
     strength = min(max(float(strength), 1.0 / ORIGINAL_STEPS), 1.0)
     if explicit:
+        # explicit_timesteps(explicit, strength) would raise below 1/len; keep at least the last one
         keep = max(1, min(int(len(explicit) * strength), len(explicit)))
-        timesteps = explicit_timesteps(explicit, keep / len(explicit))
-        return PassSchedule(timesteps, len(explicit))
+        return PassSchedule(explicit_timesteps(explicit)[-keep:])
     fitting = steps_fitting_strength(steps, strength)
     note = "" if fitting == steps else (
         f"denoising strength {strength:g} leaves {int(ORIGINAL_STEPS * strength)} of the {ORIGINAL_STEPS} "
         f"distillation timesteps, so {fitting} of {steps} steps ran")
-    return PassSchedule(lcm_timesteps(fitting, strength), steps, note)
+    return PassSchedule(lcm_timesteps(fitting, strength), note)
 
 
 def parse_timesteps(text: str) -> tuple[int, ...]:
@@ -237,7 +232,8 @@ def sample_tcd(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, extra_arg
         # 2. Jump along the trajectory to s = floor((1 - gamma) * t_prev), in float32 like diffusers.
         t_prev = 0 if last else timesteps[i + 1]
         s = int(torch.floor((1 - gamma) * torch.tensor(t_prev, dtype=torch.long)))
-        x_s = predicted_x0 + schedule.sigma(s).to(x) * epsilon
+        sigma_s = schedule.sigma(s).to(x)
+        x_s = predicted_x0 + sigma_s * epsilon
         if callback is not None:
             callback({"x": x, "i": i, "sigma": sigma, "sigma_hat": sigma, "denoised": predicted_x0})
         if last:
@@ -245,7 +241,6 @@ def sample_tcd(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, extra_arg
             return x_s * schedule.alphas_cumprod[s].to(x).sqrt()
         # 3b. Add noise from s back up to t_prev (nothing when gamma is 0, where s == t_prev).
         sigma_prev = schedule.sigma(t_prev).to(x)
-        sigma_s = schedule.sigma(s).to(x)
         x = x_s
         if gamma > 0:  # drawn even when s == t_prev, as diffusers does, so seeds stay aligned
             x = x_s + (sigma_prev**2 - sigma_s**2).clamp(min=0).sqrt() * noise_sampler(sigma, sigma_prev)

@@ -17,6 +17,7 @@ from lib_lcm.sampling import (
     boundary_scalings,
     explicit_timesteps,
     lcm_timesteps,
+    pass_schedule,
     sample_lcm,
     sample_tcd,
     steps_fitting_strength,
@@ -178,3 +179,17 @@ def test_callback_reports_each_step():
 def test_tcd_rejects_gamma_outside_0_1():
     with pytest.raises(ScheduleError, match="gamma"):
         sample_tcd(fake_denoiser([]), _start(), SCHEDULE.sigmas_for((999,)), schedule=SCHEDULE, gamma=1.5)
+
+
+@pytest.mark.parametrize(("count", "strength", "kept"), [(4, 0.5, 2), (4, 0.1, 1), (22, 0.7, 15), (3, 1.0, 3)])
+def test_pass_schedule_keeps_the_tail_of_explicit_timesteps(count, strength, kept):
+    """int(22 * 0.7) = 15 kept; turning 15 back into the ratio 15 / 22 and multiplying again gave 14."""
+    explicit = tuple(range(999, 999 - 40 * count, -40))
+    schedule = pass_schedule(4, strength, explicit)
+    assert schedule.timesteps == explicit[-kept:] and schedule.note == ""
+
+
+def test_pass_schedule_fits_steps_to_a_low_strength_and_says_so():
+    schedule = pass_schedule(8, 0.1)
+    assert schedule.timesteps == lcm_timesteps(5, 0.1) and "5 of 8 steps ran" in schedule.note
+    assert pass_schedule(4, 0.0).timesteps == (19,)  # below 1/50: one step at the grid's lowest timestep
