@@ -19,16 +19,25 @@ class Skip:
 
 
 def lookup_for(architecture: Architecture, lora_dirs: Sequence[str | os.PathLike[str]],
-               settings: Settings) -> LoraLookup | Skip:
-    entry = catalog.for_architecture(architecture)
-    if entry is None:
+               settings: Settings, preset: str = catalog.LCM_LORA) -> LoraLookup | Skip:
+    if catalog.for_architecture(architecture) is None:
         return Skip(unsupported_reason(architecture))
+    entry = catalog.for_architecture(architecture, preset)
+    if entry is None:
+        return Skip(preset_unavailable_reason(preset, architecture))
     return find_acceleration_lora(entry, lora_dirs, settings)
+
+
+def preset_unavailable_reason(preset: str, architecture: Architecture) -> str:
+    made_for = " and ".join(a.label for a in catalog.architectures_of(preset)) or "no architecture"
+    others = ", ".join(catalog.families_for(architecture))
+    return (f"{preset} exists only for {made_for}, not for {architecture.label}; "
+            f"choose another preset ({others}).")
 
 
 def decide(request: Request, choice: Choice, architecture: Architecture,
            lora_dirs: Sequence[str | os.PathLike[str]], settings: Settings) -> Plan | Skip:
-    lookup = lookup_for(architecture, lora_dirs, settings)
+    lookup = lookup_for(architecture, lora_dirs, settings, choice.preset)
     if isinstance(lookup, Skip):
         return lookup
     if lookup.name is None:
@@ -38,8 +47,8 @@ def decide(request: Request, choice: Choice, architecture: Architecture,
 
 
 def status_line(architecture: Architecture, lora_dirs: Sequence[str | os.PathLike[str]],
-                settings: Settings, model_title: str = "") -> str:
+                settings: Settings, model_title: str = "", preset: str = catalog.LCM_LORA) -> str:
     """What the accordion shows: which file the loaded checkpoint will use, or what is missing."""
-    lookup = lookup_for(architecture, lora_dirs, settings)
+    lookup = lookup_for(architecture, lora_dirs, settings, preset)
     prefix = f"{model_title} ({architecture.label}): " if model_title else ""
     return prefix + (lookup.reason if isinstance(lookup, Skip) else lookup.describe())

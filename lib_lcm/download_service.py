@@ -78,7 +78,7 @@ class DownloadService:
         return {
             "key": entry.key, "family": entry.family, "architecture": entry.architecture.label,
             "repo_id": entry.repo_id, "repo_file": entry.repo_file, "url": entry.url,
-            "local_file": entry.local_filename, "size_bytes": entry.size_bytes,
+            "local_file": entry.local_filename, "size_bytes": entry.size_bytes, "approx_size": entry.approx_size,
             "state": status.state, "message": status.message, "partial_bytes": status.partial_bytes,
             "used_file": used.path.name if used.path else None,
             "matches_loaded_checkpoint": entry.architecture is loaded,

@@ -130,12 +130,14 @@ def render_row(report: dict[str, Any], key: str) -> str:
         return f"<div class='lcm-lora-row'>{html.escape(key)}: status unavailable</div>"
     job = item["job"] or {}
     state = job.get("state") if job.get("state") == "running" else item["state"]
-    size = f"{item['size_bytes'] / MB:.0f} MB" if item["size_bytes"] else "about 210 MB"
+    size = (f"{item['size_bytes'] / MB:.0f} MB" if item["size_bytes"]
+            else f"about {item['approx_size']}" if item.get("approx_size") else "size shown by the hub")
     mark = " <b>← for the loaded checkpoint</b>" if item["matches_loaded_checkpoint"] else ""
     used = (f"<br>The accordion uses <code>{html.escape(item['used_file'])}</code>."
             if item["used_file"] and item["used_file"] != item["local_file"] else "")
     return (f"<div class='lcm-lora-row' data-lcm-lora-key='{html.escape(key)}' data-lcm-lora-state='{state}'>"
-            f"<b>{html.escape(item['architecture'])}</b> — <a href='{html.escape(item['url'])}' target='_blank'>"
+            f"<b>{html.escape(item['family'])} for {html.escape(item['architecture'])}</b> — "
+            f"<a href='{html.escape(item['url'])}' target='_blank'>"
             f"{html.escape(item['repo_id'])}</a> → <code>{html.escape(item['local_file'])}</code> ({size}){mark}"
             f"<br>{_status_text(item, job)}{used}</div>")
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from lib_lcm.catalog import normalise_name
+from lib_lcm.catalog import LCM_LORA, family_named, normalise_name
 from lib_lcm.prompt_tags import remove_tags
 
 KEY_LORA = "LCM-LoRA"  # the LoRA name applied; its presence means "the accordion was on"
-KEY_WEIGHT = "LCM-LoRA weight"
+KEY_WEIGHT = "LCM-LoRA weight"  # the acceleration weight (the paper's lambda 2)
+KEY_PRESET = "LCM-LoRA preset"  # the catalog family: LCM-LoRA, TCD-LoRA, Hyper-SD, SDXL-Lightning, DMD2
 KEY_TAG = "LCM-LoRA tag"  # TAG_ADDED or TAG_FROM_PROMPT
 KEY_CLAMPED = "LCM-LoRA clamped"
 KEY_STEPS_RUN = "LCM-LoRA steps run"
@@ -32,8 +33,9 @@ UNCOND_SKIPPED = "skipped at CFG 1"
 TAG_ADDED = "added"
 TAG_FROM_PROMPT = "from prompt"
 
-ALL_KEYS = (KEY_LORA, KEY_WEIGHT, KEY_TAG, KEY_CLAMPED, KEY_STEPS_RUN, KEY_SKIPPED, KEY_INPUT, KEY_TIMESTEPS,
-            KEY_HIRES_TIMESTEPS, KEY_HIRES_STEPS_RUN, KEY_EXPLICIT, KEY_TCD_GAMMA, KEY_UNCOND, KEY_SETTING_IGNORED)
+ALL_KEYS = (KEY_LORA, KEY_WEIGHT, KEY_PRESET, KEY_TAG, KEY_CLAMPED, KEY_STEPS_RUN, KEY_SKIPPED, KEY_INPUT,
+            KEY_TIMESTEPS, KEY_HIRES_TIMESTEPS, KEY_HIRES_STEPS_RUN, KEY_EXPLICIT, KEY_TCD_GAMMA, KEY_UNCOND,
+            KEY_SETTING_IGNORED)
 _PROMPT_KEYS = ("Prompt", "Hires prompt")
 
 
@@ -46,6 +48,14 @@ def weight_from(params: Mapping[str, Any]) -> float | None:
         return float(params[KEY_WEIGHT])
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def preset_from(params: Mapping[str, Any]) -> str | None:
+    """The preset of a pasted infotext; images from before presets existed used LCM-LoRA."""
+    if not was_enabled(params):
+        return None
+    value = params.get(KEY_PRESET)
+    return family_named(value) if isinstance(value, str) and family_named(value) else LCM_LORA
 
 
 def strip_added_tags(params: MutableMapping[str, Any]) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lib_lcm.architecture import Architecture
-from lib_lcm.catalog import AccelerationLora, normalise_name
+from lib_lcm.catalog import LCM_LORA, AccelerationLora, normalise_name
 from lib_lcm.safetensors_header import SafetensorsHeaderError, detect_file
 from lib_lcm.settings import Settings
 
@@ -41,7 +41,8 @@ class LoraLookup:
 
 
 def candidate_names(entry: AccelerationLora, settings: Settings) -> list[str]:
-    chosen = settings.file_name_for(entry.architecture)
+    # The per-architecture file settings name the LCM-LoRA file; other families use catalog names.
+    chosen = settings.file_name_for(entry.architecture) if entry.family == LCM_LORA else ""
     if chosen:
         return [chosen[: -len(".safetensors")] if chosen.lower().endswith(".safetensors") else chosen]
     return [entry.local_name, *entry.known_names] if settings.accept_known_names else [entry.local_name]

@@ -12,12 +12,10 @@ import math
 from dataclasses import dataclass, field, replace
 
 from lib_lcm import infotext
-from lib_lcm.catalog import AccelerationLora, all_names, normalise_name
+from lib_lcm.catalog import LCM_LORA, AccelerationLora, all_names, normalise_name
 from lib_lcm.prompt_tags import add_tag, find_named, format_tag, format_weight
 
 WEIGHT_RANGE = (0.0, 2.0)
-# Consistency samplers the user may pick themselves; the plan keeps them instead of the catalog's.
-CONSISTENCY_SAMPLERS = ("LCM", "TCD")
 
 
 @dataclass(frozen=True)
@@ -34,6 +32,13 @@ class Bounds:
         return Bounds(lo_steps, hi_steps, lo_cfg, hi_cfg)
 
 
+def bounds_for(entry: AccelerationLora, lcm_bounds: Bounds) -> Bounds:
+    """LCM-LoRA's bounds are the user's (Settings); every other family keeps its published range."""
+    if entry.family == LCM_LORA:
+        return lcm_bounds
+    return Bounds(entry.steps.minimum, entry.steps.maximum, entry.cfg.minimum, entry.cfg.maximum)
+
+
 @dataclass(frozen=True)
 class Choice:
     """The accordion's values after validation. 0 steps / 0 CFG: keep the generation's own value."""
@@ -42,6 +47,7 @@ class Choice:
     weight: float = 1.0
     steps: int = 4
     cfg: float = 1.0
+    preset: str = LCM_LORA  # a catalog family
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,7 @@ class Plan:
     infotext: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     exact_schedule: bool = True  # the sampler visits the reference timesteps (lib_lcm.sampling)
+    timesteps: tuple[int, ...] = ()  # explicit timesteps of the preset (DMD2), for the exact sampler
 
     def as_request(self, request: Request) -> Request:
         """The request as it looks after this plan was applied (for idempotence checks)."""
@@ -109,8 +116,11 @@ def img2img_steps_run(steps: int, denoising_strength: float) -> int:
 
 def make_plan(request: Request, choice: Choice, entry: AccelerationLora, lora_name: str,
               bounds: Bounds = Bounds(), set_sampler: bool = True, exact_schedule: bool = True) -> Plan:
-    """Everything the accordion changes, for a LoRA file ``lora_name`` already known to exist."""
-    bounds = bounds.normalised()
+    """Everything the accordion changes, for a LoRA file ``lora_name`` already known to exist.
+
+    ``bounds`` are the LCM-LoRA bounds from Settings; other families use their own (bounds_for).
+    """
+    bounds = bounds_for(entry, bounds.normalised())
     names = all_names() | {normalise_name(lora_name)}
     tag = format_tag(lora_name, choice.weight)
     prompts, added = _with_tag(request.prompts, tag, names)
@@ -131,8 +141,9 @@ def make_plan(request: Request, choice: Choice, entry: AccelerationLora, lora_na
         lora_name=lora_name, weight=weight, tag_added=tag_added,
         prompts=prompts, main_prompt=main_prompt[0], hr_prompts=hr_prompts,
         steps=steps, cfg_scale=cfg, hr_second_pass_steps=hr_steps, hr_cfg=hr_cfg, **sampler,
-        infotext=_infotext(request, lora_name, weight, tag_added, clamped, steps, exact_schedule),
-        notes=_notes(request, cfg, tag_added, lora_name), exact_schedule=exact_schedule,
+        infotext=_infotext(request, entry, lora_name, weight, tag_added, clamped, steps, exact_schedule),
+        notes=_notes(request, cfg, tag_added, lora_name), exact_schedule=exact_schedule or bool(entry.timesteps),
+        timesteps=entry.timesteps,
     )
 
 
@@ -164,8 +175,9 @@ def _clamped_float(what: str, value: float, bounds: Bounds, clamped: list[str]) 
 def _sampler_fields(request: Request, entry: AccelerationLora) -> dict[str, str | None]:
     # None for the hires fields means "same as the first pass" in the WebUI; keep that, so the
     # infotext does not grow a redundant "Hires sampler" entry.
-    sampler = request.sampler_name if request.sampler_name in CONSISTENCY_SAMPLERS else entry.sampler
-    hr_sampler = request.hr_sampler_name if request.hr_sampler_name in CONSISTENCY_SAMPLERS else sampler
+    kept = entry.samplers_kept
+    sampler = request.sampler_name if request.sampler_name in kept else entry.sampler
+    hr_sampler = request.hr_sampler_name if request.hr_sampler_name in kept else sampler
     return {
         "sampler_name": sampler,
         "scheduler": entry.scheduler,
@@ -179,9 +191,10 @@ def _kept_sampler_fields(request: Request) -> dict[str, str | None]:
             "hr_sampler_name": request.hr_sampler_name, "hr_scheduler": request.hr_scheduler}
 
 
-def _infotext(request: Request, lora_name: str, weight: float, added: bool, clamped: list[str],
-              steps: int, exact_schedule: bool) -> dict[str, str]:
+def _infotext(request: Request, entry: AccelerationLora, lora_name: str, weight: float, added: bool,
+              clamped: list[str], steps: int, exact_schedule: bool) -> dict[str, str]:
     entries = {
+        infotext.KEY_PRESET: entry.family,
         infotext.KEY_LORA: lora_name,
         infotext.KEY_WEIGHT: format_weight(weight),
         infotext.KEY_TAG: infotext.TAG_ADDED if added else infotext.TAG_FROM_PROMPT,
@@ -189,7 +202,7 @@ def _infotext(request: Request, lora_name: str, weight: float, added: bool, clam
     if clamped:
         entries[infotext.KEY_CLAMPED] = "; ".join(clamped)
     # With the exact schedule every img2img step runs (the sampler records it if strength forbids).
-    if (request.is_img2img and not exact_schedule and not request.img2img_fix_steps
+    if (request.is_img2img and not exact_schedule and not entry.timesteps and not request.img2img_fix_steps
             and request.denoising_strength is not None):
         run = img2img_steps_run(steps, request.denoising_strength)
         if run != steps:

@@ -1,8 +1,9 @@
 """Turn the script's arguments into a validated Choice.
 
 Arguments arrive from the browser (well-typed) or from the HTTP API's ``alwayson_scripts``,
-where anything JSON can express shows up: ``{"LCM-LoRA": {"args": [true, 1.0, 4, 1.0]}}``
-positionally in ``ui()`` order, or ``{"args": [{"enabled": true, "steps": 4}]}`` by name.
+where anything JSON can express shows up: ``{"LCM-LoRA": {"args": [true, 1.0, 4, 1.0, "TCD-LoRA"]}}``
+positionally in ``ui()`` order, or ``{"args": [{"enabled": true, "steps": 4, "preset": "tcd"}]}`` by name.
+Older clients send the first four only; the preset then is LCM-LoRA.
 Hooks cannot answer with an HTTP error (``modules/scripts.py`` catches every exception a hook
 raises and carries on), so bad values fall back to a default or are clamped, and each problem
 becomes one sentence that the adapter shows in the console, the UI comments and the infotext.
@@ -16,10 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lib_lcm.catalog import FAMILIES, family_named
 from lib_lcm.planning import WEIGHT_RANGE, Choice
 
-ARG_NAMES = ("enabled", "weight", "steps", "cfg")
-_ALIASES = {"enable": "enabled", "lora_weight": "weight", "cfg_scale": "cfg"}
+ARG_NAMES = ("enabled", "weight", "steps", "cfg", "preset")
+_ALIASES = {"enable": "enabled", "lora_weight": "weight", "cfg_scale": "cfg", "acceleration_weight": "weight",
+            "family": "preset"}
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 MAX_STEPS_ACCEPTED = 1000  # anything above is not a step count but a typo
@@ -38,9 +41,10 @@ def parse_script_args(args: Sequence[Any], defaults: Choice) -> ParsedArgs:
     weight = _parse_weight(values.get("weight"), defaults.weight, problems)
     steps = _parse_steps(values.get("steps"), defaults.steps, problems)
     cfg = _parse_cfg(values.get("cfg"), defaults.cfg, problems)
+    preset = _parse_preset(values.get("preset"), defaults.preset, problems)
     if not enabled and not any("'enabled'" in p for p in problems):
         problems = []  # the values of a script that is off do not matter; off means untouched
-    return ParsedArgs(Choice(enabled, weight, steps, cfg), tuple(problems))
+    return ParsedArgs(Choice(enabled, weight, steps, cfg, preset), tuple(problems))
 
 
 def _named_values(args: Sequence[Any], problems: list[str]) -> dict[str, Any]:
@@ -120,6 +124,16 @@ def _parse_cfg(value: Any, default: float, problems: list[str]) -> float:
         problems.append(f"'cfg' {number:g} is negative; used {default:g}")
         return default
     return number
+
+
+def _parse_preset(value: Any, default: str, problems: list[str]) -> str:
+    if value is None:
+        return default
+    family = family_named(value) if isinstance(value, str) else None
+    if family is None:
+        problems.append(f"'preset' must be one of {', '.join(FAMILIES)}, got {_show(value)}; used {default}")
+        return default
+    return family
 
 
 def _show(value: Any) -> str:

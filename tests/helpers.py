@@ -59,13 +59,23 @@ def write_layout(path: str | os.PathLike, name: str, **kwargs) -> Path:
     return write_sparse_safetensors(path, tensors_of(name, **kwargs), metadata)
 
 
-CATALOG_LAYOUTS = {"sd15": "lcm-lora-sdv1-5", "sdxl": "lcm-lora-sdxl", "ssd-1b": "lcm-lora-ssd-1b"}
+# The official LCM-LoRA layouts (../shared/lora-layouts). The other families' files are stood in for by
+# the same architecture's layout: their published sizes fit the same rank-64 module set (Hyper-SD15
+# 269 MB and Hyper-SDXL 787 MB in fp32, SDXL-Lightning 394 MB in fp16), and the detector reads
+# only the features those share.
+LAYOUT_BY_ARCHITECTURE = {"sd1": "lcm-lora-sdv1-5", "sdxl": "lcm-lora-sdxl", "ssd-1b": "lcm-lora-ssd-1b"}
+
+
+def catalog_layout(key: str) -> str:
+    from lib_lcm import catalog
+
+    return LAYOUT_BY_ARCHITECTURE[catalog.by_key(key).architecture.value]
 
 
 @cache
 def catalog_bytes(key: str) -> bytes:
-    """What the local hub serves for a catalog entry: its official key layout at rank 1."""
-    return tiny_lora_bytes(CATALOG_LAYOUTS[key])
+    """What the local hub serves for a catalog entry: its architecture's official key layout at rank 1."""
+    return tiny_lora_bytes(catalog_layout(key))
 
 
 def tiny_lora_bytes(name: str, seed: int = 0, rank: int = 1) -> bytes:

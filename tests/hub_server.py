@@ -209,14 +209,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main() -> None:
-    """Serve the three catalog repos (tiny LoRAs with the official key names) until interrupted,
+    """Serve every catalog repo (tiny LoRAs with the official key names) until interrupted,
     e.g. as HF_ENDPOINT for a real WebUI in the e2e suite: python tests/hub_server.py --port 8765"""
     import argparse
     import sys
     import tempfile
 
     sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
-    from helpers import tiny_lora_bytes
+    from helpers import catalog_bytes
 
     from lib_lcm import catalog
 
@@ -224,9 +224,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
     hub = FakeHub(Path(tempfile.mkdtemp(prefix="fake-hub-")), port=args.port)
-    layouts = {"sd15": "lcm-lora-sdv1-5", "sdxl": "lcm-lora-sdxl", "ssd-1b": "lcm-lora-ssd-1b"}
     for entry in catalog.CATALOG:
-        hub.add(entry.repo_id, entry.repo_file, tiny_lora_bytes(layouts[entry.key]))
+        hub.add(entry.repo_id, entry.repo_file, catalog_bytes(entry.key))
     print(f"serving {', '.join(e.repo_id for e in catalog.CATALOG)} on {hub.url}", flush=True)
     hub.thread.join()
 

@@ -6,6 +6,8 @@ import sys
 import pytest
 from helpers import ROOT
 
+from lib_lcm import catalog
+
 
 def cli(*args, env=None):
     environment = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_TOKEN", "HF_ENDPOINT")}
@@ -17,9 +19,11 @@ def cli(*args, env=None):
 def test_download_all_into_a_folder(hub, tmp_path):
     result = cli("download", "all", "--dir", str(tmp_path / "Lora"), "--endpoint", hub.url)
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (tmp_path / "Lora").glob("*.safetensors")) == [
-        "lcm-lora-sdv1-5.safetensors", "lcm-lora-sdxl.safetensors", "lcm-lora-ssd-1b.safetensors"]
-    assert result.stdout.count("verified against the hub's sha256") == 3
+    names = sorted(p.name for p in (tmp_path / "Lora").glob("*.safetensors"))
+    assert names == sorted(e.local_filename for e in catalog.CATALOG)
+    assert {"lcm-lora-sdv1-5.safetensors", "lcm-lora-sdxl.safetensors", "lcm-lora-ssd-1b.safetensors",
+            "TCD-SD15-LoRA.safetensors", "sdxl_lightning_4step_lora.safetensors"} <= set(names)
+    assert result.stdout.count("verified against the hub's sha256") == len(catalog.CATALOG)
     assert "100.0%" in result.stderr  # the progress bar
 
 

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from helpers import write_layout
 
+from lib_lcm import catalog
 from lib_lcm.architecture import Architecture
 from lib_lcm.download_api import register_routes
 from lib_lcm.download_jobs import Jobs
@@ -108,8 +109,11 @@ def test_partial_download_shows_in_the_status(service, hub):
 
 def test_tab_rows_render_every_state(service, hub):
     rows = _view(service, "")
-    assert len(rows) == 5 and "latent-consistency/lcm-lora-sdv1-5" in rows[1]
-    assert "← for the loaded checkpoint" in rows[2]
+    assert len(rows) == len(catalog.CATALOG) + 2 and "latent-consistency/lcm-lora-sdv1-5" in rows[1]
+    assert "LCM-LoRA for SDXL" in rows[2] and "← for the loaded checkpoint" in rows[2]
+    lightning = render_row(safe_report(service), "lightning-sdxl")
+    assert "SDXL-Lightning for SDXL" in lightning and "ByteDance/SDXL-Lightning" in lightning
+    assert "sdxl_lightning_4step_lora.safetensors" in lightning and "about 394 MB" in lightning
     hub.faults["rate"] = 1024 * 1024
     service.start("sdxl")
     time.sleep(1.0)
@@ -126,7 +130,7 @@ def test_the_tab_renders_even_when_the_folder_cannot_be_read():
 
     rows = _view(DownloadService(lora_dir=broken), "")
     assert "Cannot read the Lora folder: the drive is gone" in rows[0]
-    assert all("status unavailable" in row for row in rows[1:4])
+    assert all("status unavailable" in row for row in rows[1:-1])
 
 
 # --- HTTP API -------------------------------------------------------------------------------------
@@ -135,9 +139,11 @@ def test_status_endpoint(client):
     response = client.get("/lcm-lora/v1/status")
     assert response.status_code == 200
     body = response.json()
-    assert [e["key"] for e in body["entries"]] == ["sd15", "sdxl", "ssd-1b"]
-    assert {e["local_file"] for e in body["entries"]} == {
+    assert [e["key"] for e in body["entries"]] == ["sd15", "sdxl", "ssd-1b", "tcd-sd15", "tcd-sdxl", "hyper-sd15",
+                                                   "hyper-sdxl", "lightning-sdxl", "dmd2-sdxl"]
+    assert {e["local_file"] for e in body["entries"]} >= {
         "lcm-lora-sdv1-5.safetensors", "lcm-lora-sdxl.safetensors", "lcm-lora-ssd-1b.safetensors"}
+    assert {e["family"] for e in body["entries"]} == set(catalog.FAMILIES)
 
 
 def test_download_endpoint_waiting_for_the_result(client, lora_dir):

@@ -42,7 +42,8 @@ def test_hires_prompts_get_the_tag_too():
 def test_recipe_steps_cfg_sampler_and_schedule():
     plan = make_plan(request(), ON, SD15, NAME)
     assert (plan.steps, plan.cfg_scale, plan.sampler_name, plan.scheduler) == (4, 1.0, "LCM", "SGM Uniform")
-    assert plan.infotext == {infotext.KEY_LORA: NAME, infotext.KEY_WEIGHT: "1", infotext.KEY_TAG: infotext.TAG_ADDED}
+    assert plan.infotext == {infotext.KEY_PRESET: "LCM-LoRA", infotext.KEY_LORA: NAME, infotext.KEY_WEIGHT: "1",
+                             infotext.KEY_TAG: infotext.TAG_ADDED}
 
 
 def test_zero_keeps_the_generation_values_but_clamps_them():

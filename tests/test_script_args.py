@@ -19,7 +19,24 @@ def test_positional_in_ui_order():
     assert parse(True).choice == Choice(True, 1.0, 4, 1.0)
     assert parse().choice == DEFAULTS
     assert parse(True, None, None, None).choice == Choice(True, 1.0, 4, 1.0)
-    assert parse(True, 1.0, 4, 1.0, "extra", 5).problems == ()
+    assert parse(True, 1.0, 4, 1.0, "tcd", 5).choice == Choice(True, 1.0, 4, 1.0, "TCD-LoRA")
+    assert parse(True, 1.0, 4, 1.0, "TCD-LoRA", 5).problems == ()  # anything after the preset is ignored
+
+
+@pytest.mark.parametrize(("typed", "family"), [("LCM-LoRA", "LCM-LoRA"), ("lcm", "LCM-LoRA"), ("tcd", "TCD-LoRA"),
+                                                ("Hyper-SD", "Hyper-SD"), ("hyper_sd", "Hyper-SD"),
+                                                ("lightning", "SDXL-Lightning"), ("SDXL Lightning", "SDXL-Lightning"),
+                                                ("dmd2", "DMD2")])
+def test_preset_spellings(typed, family):
+    assert parse({"enabled": True, "preset": typed}).choice.preset == family
+
+
+def test_an_unknown_preset_falls_back_to_lcm_lora_and_says_so():
+    result = parse(True, 1.0, 4, 1.0, "Turbo")
+    assert result.choice.preset == "LCM-LoRA"
+    assert result.problems == ("'preset' must be one of LCM-LoRA, TCD-LoRA, Hyper-SD, SDXL-Lightning, DMD2, "
+                               "got 'Turbo'; used LCM-LoRA",)
+    assert parse(True, 1.0, 4, 1.0, 3).choice.preset == "LCM-LoRA"
 
 
 def test_a_single_dict_by_name():
@@ -30,7 +47,7 @@ def test_a_single_dict_by_name():
 def test_unknown_names_are_reported():
     result = parse({"enabled": True, "sampler": "LCM"})
     assert result.choice.enabled
-    assert result.problems == ("unknown argument 'sampler' ignored (expected enabled, weight, steps, cfg)",)
+    assert result.problems == ("unknown argument 'sampler' ignored (expected enabled, weight, steps, cfg, preset)",)
 
 
 @pytest.mark.parametrize(("value", "expected"), [(True, True), (False, False), (1, True), (0, False), ("true", True),
