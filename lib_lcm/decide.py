@@ -52,3 +52,10 @@ def status_line(architecture: Architecture, lora_dirs: Sequence[str | os.PathLik
     lookup = lookup_for(architecture, lora_dirs, settings, preset)
     prefix = f"{model_title} ({architecture.label}): " if model_title else ""
     return prefix + (lookup.reason if isinstance(lookup, Skip) else lookup.describe())
+
+
+def lora_missing(architecture: Architecture, lora_dirs: Sequence[str | os.PathLike[str]], settings: Settings,
+                 preset: str = catalog.LCM_LORA) -> bool:
+    """True when the preset exists for the architecture but no usable file is in the Lora folders."""
+    lookup = lookup_for(architecture, lora_dirs, settings, preset)
+    return not isinstance(lookup, Skip) and lookup.path is None

@@ -16,6 +16,10 @@ class LcmLoraScript(scripts.Script):
     section = "accordions"  # beside Hires. fix and Refiner
     sorting_priority = 20  # Forge only: order inside the section
 
+    def __init__(self) -> None:
+        super().__init__()
+        lcm.attach(self)  # before the UI is built: on_after_component is applied at script init
+
     def title(self) -> str:
         return lcm.TITLE
 

@@ -1,6 +1,8 @@
+import pytest
+
 from lib_lcm.architecture import Architecture
 from lib_lcm.decide import Skip, decide, status_line
-from lib_lcm.planning import Choice, Plan, Request
+from lib_lcm.planning import Bounds, Choice, Plan, Request
 from lib_lcm.settings import Settings
 
 REQUEST = Request(prompts=("a cat",), main_prompt="a cat", steps=20, cfg_scale=7.0)
@@ -33,3 +35,75 @@ def test_status_line(lora_dir, official_loras):
     assert status_line(Architecture.SD1, [lora_dir], Settings(), "tiny.safetensors [abc]") == (
         "tiny.safetensors [abc] (SD 1.5): Uses lcm-lora-sdv1-5.safetensors for SD 1.5.")
     assert "not for SD 2.x" in status_line(Architecture.SD2, [lora_dir], Settings())
+
+
+def preset_file(lora_dir, key: str):
+    from helpers import catalog_layout, write_layout
+
+    from lib_lcm import catalog
+
+    return write_layout(lora_dir / catalog.by_key(key).local_filename, catalog_layout(key))
+
+
+@pytest.mark.parametrize(("preset", "architecture", "key", "recipe"), [
+    ("TCD-LoRA", Architecture.SD1, "tcd-sd15", (4, 1.0, "TCD", ())),
+    ("Hyper-SD", Architecture.SDXL, "hyper-sdxl", (4, 1.0, "Euler", ())),
+    ("SDXL-Lightning", Architecture.SDXL, "lightning-sdxl", (4, 1.0, "Euler", ())),
+    ("DMD2", Architecture.SDXL, "dmd2-sdxl", (4, 1.0, "LCM", (999, 749, 499, 249))),
+])
+def test_each_preset_applies_its_own_file_and_recipe(lora_dir, official_loras, preset, architecture, key, recipe):
+    path = preset_file(lora_dir, key)
+    outcome = decide(REQUEST, Choice(True, 1.0, 4, 1.0, preset), architecture, [lora_dir], Settings())
+    assert isinstance(outcome, Plan) and outcome.lora_name == path.stem
+    assert (outcome.steps, outcome.cfg_scale, outcome.sampler_name, outcome.timesteps) == recipe
+    assert outcome.scheduler == "SGM Uniform" and outcome.infotext["LCM-LoRA preset"] == preset
+    assert f"<lora:{path.stem}:1>" in outcome.prompts[0]
+
+
+def test_a_preset_clamps_to_its_published_range_not_the_lcm_settings(lora_dir, official_loras):
+    preset_file(lora_dir, "dmd2-sdxl")
+    wide = Settings(bounds=Bounds(1, 50, 1.0, 30.0))
+    outcome = decide(REQUEST, Choice(True, 1.0, 8, 3.0, "DMD2"), Architecture.SDXL, [lora_dir], wide)
+    assert (outcome.steps, outcome.cfg_scale) == (4, 1.0)
+    assert outcome.infotext["LCM-LoRA clamped"] == "steps 8 to 4; CFG 3 to 1"
+    lcm = decide(REQUEST, Choice(True, 1.0, 20, 3.0), Architecture.SDXL, [lora_dir], wide)
+    assert (lcm.steps, lcm.cfg_scale) == (20, 3.0)  # LCM-LoRA follows the user's bounds
+
+
+def test_a_preset_that_does_not_exist_for_the_architecture_says_which_to_choose(lora_dir, official_loras):
+    outcome = decide(REQUEST, Choice(True, 1.0, 4, 1.0, "SDXL-Lightning"), Architecture.SD1, [lora_dir], Settings())
+    assert isinstance(outcome, Skip)
+    assert outcome.reason == ("SDXL-Lightning exists only for SDXL, not for SD 1.5; choose another preset "
+                              "(LCM-LoRA, TCD-LoRA, Hyper-SD).")
+    ssd = decide(REQUEST, Choice(True, 1.0, 4, 1.0, "Hyper-SD"), Architecture.SSD1B, [lora_dir], Settings())
+    assert "Hyper-SD exists only for SD 1.5 and SDXL, not for SSD-1B" in ssd.reason
+
+
+def test_a_missing_preset_file_names_its_repository(lora_dir, official_loras):
+    outcome = decide(REQUEST, Choice(True, 1.0, 4, 1.0, "Hyper-SD"), Architecture.SD1, [lora_dir], Settings())
+    assert isinstance(outcome, Skip)
+    assert "ByteDance/Hyper-SD" in outcome.reason and "Hyper-SD15-4steps-lora.safetensors" in outcome.reason
+    assert "no usable Hyper-SD file for SD 1.5" in outcome.reason
+
+
+def test_an_lcm_file_is_never_taken_for_another_preset(lora_dir, official_loras):
+    # The per-architecture file setting names the LCM-LoRA file only.
+    settings = Settings(file_names=((Architecture.SD1, "lcm-lora-sdv1-5"),))
+    outcome = decide(REQUEST, Choice(True, 1.0, 4, 1.0, "TCD-LoRA"), Architecture.SD1, [lora_dir], settings)
+    assert isinstance(outcome, Skip) and "TCD-SD15-LoRA" in outcome.reason
+
+
+def test_the_user_sampler_is_kept_only_when_the_preset_accepts_it(lora_dir, official_loras):
+    preset_file(lora_dir, "lightning-sdxl")
+    tcd_chosen = Request(prompts=("a",), main_prompt="a", steps=4, cfg_scale=1.0, sampler_name="TCD")
+    assert decide(tcd_chosen, ON, Architecture.SDXL, [lora_dir], Settings()).sampler_name == "TCD"
+    lightning = Choice(True, 1.0, 4, 1.0, "SDXL-Lightning")
+    assert decide(tcd_chosen, lightning, Architecture.SDXL, [lora_dir], Settings()).sampler_name == "Euler"
+
+
+def test_status_line_follows_the_preset(lora_dir, official_loras):
+    assert "Missing: no usable TCD-LoRA file for SDXL" in status_line(
+        Architecture.SDXL, [lora_dir], Settings(), preset="TCD-LoRA")
+    preset_file(lora_dir, "tcd-sdxl")
+    assert status_line(Architecture.SDXL, [lora_dir], Settings(), preset="TCD-LoRA") == (
+        "Uses TCD-SDXL-LoRA.safetensors for SDXL.")

@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from lib_lcm import infotext
+from lib_lcm.webui.page_sync import attach
 from lib_lcm.webui.script import TITLE, before_sampling, build_ui, process, status_html
 
-__all__ = ["TITLE", "before_sampling", "build_ui", "on_infotext_pasted", "process", "register", "status_html"]
+__all__ = ["TITLE", "attach", "before_sampling", "build_ui", "on_infotext_pasted", "process", "register",
+           "status_html"]
 
 
 def on_infotext_pasted(text: str, params: dict[str, Any]) -> None:

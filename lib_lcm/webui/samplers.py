@@ -28,6 +28,7 @@ from lib_lcm.webui import compat
 LCM = "LCM"
 TCD = "TCD"
 EXACT_ATTR = "lcm_lora_exact"  # set on p by the accordion: run the reference schedule
+TIMESTEPS_ATTR = "lcm_lora_timesteps"  # set on p by the accordion: the preset's explicit timesteps (DMD2)
 _MARK = "lcm_lora"  # key in SamplerData.options that marks our registrations
 _ALIASES = {LCM: ["k_lcm"], TCD: ["k_tcd"]}
 
@@ -172,6 +173,9 @@ def _schedule_label(p: Any) -> str:
 
 
 def _explicit_timesteps(p: Any, settings: Settings) -> tuple[int, ...]:
+    preset = tuple(getattr(p, TIMESTEPS_ATTR, None) or ())
+    if preset:  # the accordion's preset (DMD2) trained on these; the setting does not override them
+        return preset
     try:
         return parse_timesteps(settings.timesteps)
     except ScheduleError as error:

@@ -10,20 +10,20 @@ import html
 from dataclasses import replace
 from typing import Any
 
-from lib_lcm import catalog, infotext
+from lib_lcm import catalog, infotext, presets
 from lib_lcm.architecture import Architecture
-from lib_lcm.decide import Skip, decide, status_line
+from lib_lcm.decide import Skip, decide, lora_missing, status_line
 from lib_lcm.planning import WEIGHT_RANGE, Plan, Request
 from lib_lcm.script_args import parse_script_args
 from lib_lcm.settings import Settings
-from lib_lcm.webui import compat, samplers
+from lib_lcm.webui import compat, page_sync, samplers
 
 TITLE = "LCM-LoRA"  # also the API key in alwayson_scripts: never put a version in it
 LOG_PREFIX = "[LCM-LoRA]"
 
 
 def build_ui(script: Any, is_img2img: bool) -> list[Any]:
-    """Components in API argument order: enabled, weight, steps, cfg.
+    """Components in API argument order: enabled, weight, steps, cfg, preset.
 
     Called per tab on every UI build and twice more by the API to read defaults
     (``Api.init_default_script_args``), so it only reads settings and one cached file header.
@@ -33,54 +33,81 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:
 
     settings = compat.current_settings()
     defaults, bounds = settings.defaults, settings.bounds
+    max_steps, max_cfg = presets.slider_maxima(bounds)
     with InputAccordion(False, label=TITLE, elem_id=script.elem_id("enabled")) as enabled:
         with gr.Row():
+            preset = gr.Dropdown(choices=list(catalog.FAMILIES), value=defaults.preset, label="Preset",
+                                 elem_id=script.elem_id("preset"))
             weight = gr.Slider(minimum=WEIGHT_RANGE[0], maximum=WEIGHT_RANGE[1], step=0.05, value=defaults.weight,
-                               label="LoRA weight", elem_id=script.elem_id("weight"))
-            steps = gr.Slider(minimum=0, maximum=bounds.max_steps, step=1,
-                              value=min(defaults.steps, bounds.max_steps),
-                              label=f"Steps ({bounds.min_steps}-{bounds.max_steps}; 0: Sampling steps)",
-                              elem_id=script.elem_id("steps"))
-            cfg = gr.Slider(minimum=0.0, maximum=bounds.max_cfg, step=0.1, value=min(defaults.cfg, bounds.max_cfg),
-                            label=f"CFG ({bounds.min_cfg:g}-{bounds.max_cfg:g}; 0: CFG Scale)",
-                            elem_id=script.elem_id("cfg"))
+                               label="Acceleration weight (λ2)", elem_id=script.elem_id("weight"))
         with gr.Row():
-            status = gr.HTML(value=status_html(), elem_id=script.elem_id("status"))
+            steps = gr.Slider(minimum=0, maximum=max_steps, step=1, value=min(defaults.steps, max_steps),
+                              label="Steps (0: Sampling steps)", elem_id=script.elem_id("steps"))
+            cfg = gr.Slider(minimum=0.0, maximum=max_cfg, step=0.1, value=min(defaults.cfg, max_cfg),
+                            label="CFG (0: CFG Scale)", elem_id=script.elem_id("cfg"))
+        gr.HTML(value=hint_html(settings), elem_id=script.elem_id("hint"))
+        gr.HTML(value="<div class='lcm-lora-notice' role='status'></div>", elem_id=script.elem_id("notice"))
+        with gr.Row():
+            status = gr.HTML(value=status_html(preset=defaults.preset), elem_id=script.elem_id("status"))
             refresh = ToolButton(value="\U0001f504", elem_id=script.elem_id("refresh"))
             fetch = gr.Button("Download it", visible=settings.offer_download, elem_id=script.elem_id("download"))
-    refresh.click(fn=status_html, inputs=[], outputs=[status], show_progress=False)
-    fetch.click(fn=download_for_loaded_checkpoint, inputs=[], outputs=[status], show_progress=False)
-    enabled.change(fn=status_html, inputs=[], outputs=[status], show_progress=False)
+    refresh.click(fn=_status_for, inputs=[preset], outputs=[status], show_progress=False)
+    fetch.click(fn=download_for_loaded_checkpoint, inputs=[preset], outputs=[status], show_progress=False)
+    enabled.change(fn=_status_for, inputs=[preset], outputs=[status], show_progress=False)
+    preset.change(fn=_status_for, inputs=[preset], outputs=[status], show_progress=False)
+    page_sync.remember_inputs(script, enabled, preset)
     script.infotext_fields = [
         (enabled, infotext.was_enabled),  # a callable, so pasting an infotext without our key turns it off
         (weight, infotext.KEY_WEIGHT),
         (steps, lambda params: params.get("Steps") if infotext.was_enabled(params) else None),
         (cfg, lambda params: params.get("CFG scale") if infotext.was_enabled(params) else None),
+        (preset, infotext.preset_from),
     ]
-    script.paste_field_names = [infotext.KEY_WEIGHT]
-    return [enabled, weight, steps, cfg]
+    script.paste_field_names = [infotext.KEY_WEIGHT, infotext.KEY_PRESET]
+    return [enabled, weight, steps, cfg, preset]
 
 
-def status_html(note: str = "") -> str:
+def hint_html(settings: Settings) -> str:
+    """The style-LoRA hint, and the preset table javascript/lcm_lora.js reads (hidden)."""
+    data = html.escape(presets.page_json(settings.bounds, settings.set_sampler), quote=True)
+    return (f"<p class='lcm-lora-hint'>{html.escape(presets.style_hint())}</p>"
+            f"<div class='lcm-lora-presets' hidden data-presets=\"{data}\"></div>")
+
+
+def _status_for(preset: str) -> str:
+    return status_html(preset=preset)
+
+
+def status_html(note: str = "", preset: str | None = None) -> str:
+    preset = catalog.family_named(preset or "") or catalog.LCM_LORA
+    missing = False
     try:
         architecture, title = compat.ui_architecture()
-        text = status_line(architecture, compat.lora_dirs(), compat.current_settings(), title)
+        settings = compat.current_settings()
+        text = status_line(architecture, compat.lora_dirs(), settings, title, preset)
+        missing = lora_missing(architecture, compat.lora_dirs(), settings, preset)
     except Exception as error:  # the UI must build even if the model or a file is in a bad state
         text = f"Cannot tell which LoRA the loaded checkpoint needs: {error}"
+    link = (" <a href='#' class='lcm-lora-open-tab' onclick='return lcmLoraOpenTab(event)'>"
+            "Open the LCM-LoRA tab to download it.</a>") if missing else ""
     extra = f"<br>{html.escape(note)}" if note else ""
-    return f"<p class='lcm-lora-status'>{html.escape(text)}{extra}</p>"
+    state = "missing" if missing else "ok"
+    return f"<p class='lcm-lora-status' data-lcm-lora-lora='{state}'>{html.escape(text)}{link}{extra}</p>"
 
 
-def download_for_loaded_checkpoint() -> str:
+def download_for_loaded_checkpoint(preset: str = catalog.LCM_LORA) -> str:
     """The accordion's optional "Download it" button: only ever runs on that click."""
     from lib_lcm.download import DownloadError
     from lib_lcm.webui.downloads import service
 
+    preset = catalog.family_named(preset or "") or catalog.LCM_LORA
+    architecture, _ = compat.ui_architecture()
+    entry = catalog.for_architecture(architecture, preset)
     try:
-        job = service().start("auto")
+        job = service().start(entry.key if entry else "auto")
     except DownloadError as error:
-        return status_html(error.message)
-    return status_html(f"Downloading {job.target} in the background; see the LCM-LoRA tab for progress.")
+        return status_html(error.message, preset)
+    return status_html(f"Downloading {job.target} in the background; see the LCM-LoRA tab for progress.", preset)
 
 
 def process(script: Any, p: Any, *args: Any) -> None:
@@ -98,16 +125,16 @@ def process(script: Any, p: Any, *args: Any) -> None:
         return
     architecture = compat.model_architecture(getattr(p, "sd_model", None))
     outcome = decide(_request_from(script, p), parsed.choice, architecture, compat.lora_dirs(),
-                     _usable(settings, architecture))
+                     _usable(settings, architecture, parsed.choice.preset))
     if isinstance(outcome, Skip):
         _skip(p, outcome.reason)
         return
     _apply(p, outcome)
 
 
-def _usable(settings: Settings, architecture: Architecture) -> Settings:
+def _usable(settings: Settings, architecture: Architecture, preset: str) -> Settings:
     """Do not switch to a sampler this WebUI lacks (A1111 < 1.8 has no LCM)."""
-    entry = catalog.for_architecture(architecture)
+    entry = catalog.for_architecture(architecture, preset)
     if settings.set_sampler and entry is not None and not compat.sampler_exists(entry.sampler):
         print(f"{LOG_PREFIX} this WebUI has no '{entry.sampler}' sampler; keeping the selected sampler.")
         return replace(settings, set_sampler=False)
@@ -149,6 +176,7 @@ def _apply(p: Any, plan: Plan) -> None:
     if plan.hr_cfg is not None and hasattr(p, "hr_cfg"):  # Forge's separate hires CFG
         p.hr_cfg = plan.hr_cfg
     setattr(p, samplers.EXACT_ATTR, plan.exact_schedule)
+    setattr(p, samplers.TIMESTEPS_ATTR, plan.timesteps)
     p.extra_generation_params.update(plan.infotext)
     for note in plan.notes:
         _tell(p, note)
@@ -176,6 +204,7 @@ def _tell(p: Any, message: str) -> None:
 
 def _forget_previous_run(p: Any) -> None:
     setattr(p, samplers.EXACT_ATTR, False)
+    setattr(p, samplers.TIMESTEPS_ATTR, ())
     for key in infotext.ALL_KEYS:
         p.extra_generation_params.pop(key, None)
 

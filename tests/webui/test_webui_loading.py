@@ -6,6 +6,8 @@ import gradio as gr
 from modules import script_callbacks, scripts, shared
 from webui_env import ROOT, SCRIPT_FILE, TITLE
 
+from lib_lcm import catalog
+
 
 def test_exactly_our_script_class_is_registered(webui):
     assert [c.__name__ for c in webui.classes] == ["LcmLoraScript"]
@@ -30,10 +32,12 @@ def test_ui_components_ids_and_defaults(webui):
     ids = {}
     for is_img2img in (False, True):
         ours = webui.runner(is_img2img).by_title(TITLE)
-        enabled, weight, steps, cfg = ours.controls
+        enabled, weight, steps, cfg, preset = ours.controls
         assert isinstance(enabled, gr.Checkbox) and enabled.value is False
-        assert (weight.value, steps.value, cfg.value) == (1.0, 4, 1.0)
+        assert (weight.value, steps.value, cfg.value, preset.value) == (1.0, 4, 1.0, "LCM-LoRA")
         assert (steps.minimum, steps.maximum, cfg.maximum) == (0, 8, 2.5)
+        assert preset.choices in (list(catalog.FAMILIES), [(f, f) for f in catalog.FAMILIES])
+        assert weight.label == "Acceleration weight (λ2)"
         tab = "img2img" if is_img2img else "txt2img"
         assert enabled.elem_id == f"script_{tab}_lcmlora_enabled-checkbox"
         assert enabled.accordion.elem_id == f"script_{tab}_lcmlora_enabled"
@@ -45,14 +49,14 @@ def test_defaults_follow_the_settings(webui):
     shared.opts.lcm_lora_default_steps = 6
     shared.opts.lcm_lora_default_cfg = 1.5
     shared.opts.lcm_lora_max_steps = 12
-    _enabled, _weight, steps, cfg = webui.runner().by_title(TITLE).controls
+    _enabled, _weight, steps, cfg, _preset = webui.runner().by_title(TITLE).controls
     assert (steps.value, cfg.value, steps.maximum) == (6, 1.5, 12)
 
 
 def test_api_defaults_come_from_a_fresh_ui_call(webui):
     runner = webui.runner()
     ours = runner.by_title(TITLE)
-    assert runner.api_default_args()[ours.args_from:ours.args_to] == [False, 1.0, 4, 1.0]
+    assert runner.api_default_args()[ours.args_from:ours.args_to] == [False, 1.0, 4, 1.0, "LCM-LoRA"]
 
 
 def test_status_line_says_which_file_or_what_is_missing(webui):

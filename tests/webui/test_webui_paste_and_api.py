@@ -19,22 +19,21 @@ def sd15(webui):
 def paste_into_fresh_tab(webui, text):
     ours = webui.runner().by_title(TITLE)
     params, values = infotext_utils.paste(ours.infotext_fields, text)
-    enabled, weight, steps, cfg = ours.controls
-    return params, [values[c] for c in (enabled, weight, steps, cfg)]
+    return params, [values[c] for c in ours.controls]  # enabled, weight, steps, cfg, preset
 
 
 def test_pasting_our_infotext_restores_the_accordion_and_strips_our_tag(sd15):
     _, processed = sd15.txt2img([True, 0.75, 6, 1.5], enable_hr=True, hr_prompt="hires cat")
     params, values = paste_into_fresh_tab(sd15, processed.infotexts[0])
-    assert values == [True, 0.75, 6.0, 1.5]
+    assert values == [True, 0.75, 6.0, 1.5, "LCM-LoRA"]
     assert params["Prompt"] == "a cat"
     assert params["Hires prompt"] == "hires cat"
 
 
 def test_regenerating_from_a_pasted_infotext_gives_one_tag(sd15):
     _, processed = sd15.txt2img(ON)
-    params, (enabled, weight, steps, cfg) = paste_into_fresh_tab(sd15, processed.infotexts[0])
-    p, again = sd15.txt2img([enabled, weight, int(steps), cfg], prompt=params["Prompt"])
+    params, (enabled, weight, steps, cfg, preset) = paste_into_fresh_tab(sd15, processed.infotexts[0])
+    p, again = sd15.txt2img([enabled, weight, int(steps), cfg, preset], prompt=params["Prompt"])
     assert p.all_prompts == ["a cat <lora:lcm-lora-sdv1-5:1>"]
     assert again.infotexts[0].split("\n")[0] == processed.infotexts[0].split("\n")[0]
 
@@ -42,7 +41,24 @@ def test_regenerating_from_a_pasted_infotext_gives_one_tag(sd15):
 def test_an_infotext_without_our_key_turns_the_accordion_off(sd15):
     _params, values = paste_into_fresh_tab(sd15, "a dog\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1")
     assert values[0] is False
-    assert values[1:] == [infotext_utils.UNCHANGED] * 3
+    assert values[1:] == [infotext_utils.UNCHANGED] * 4
+
+
+def test_a_tcd_preset_round_trips_through_the_infotext(sd15):
+    sd15.add_lora(name="TCD-SD15-LoRA")
+    p, processed = sd15.txt2img([True, 1.0, 4, 1.0, "TCD-LoRA"])
+    assert p.sampler_name == "TCD" and p.all_prompts == ["a cat <lora:TCD-SD15-LoRA:1>"]
+    params, values = paste_into_fresh_tab(sd15, processed.infotexts[0])
+    assert params[infotext.KEY_PRESET] == "TCD-LoRA" and values[4] == "TCD-LoRA"
+    assert params["Prompt"] == "a cat"
+
+
+def test_an_old_infotext_without_a_preset_pastes_as_lcm_lora(sd15):
+    _, processed = sd15.txt2img(ON)
+    old = processed.infotexts[0].replace("LCM-LoRA preset: LCM-LoRA, ", "")
+    assert "preset" not in old
+    _params, values = paste_into_fresh_tab(sd15, old)
+    assert values[0] is True and values[4] == "LCM-LoRA"
 
 
 def test_a_typed_tag_survives_paste(sd15):

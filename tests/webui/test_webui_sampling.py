@@ -313,3 +313,32 @@ def test_forge_skips_the_uncond_pass_itself(sd15, monkeypatch):
     monkeypatch.setattr(compat, "is_forge", lambda: True)
     _, processed = sd15.txt2img(ON, **SIZE)
     assert "LCM-LoRA uncond" not in processed.infotexts[0] and "skip_early_cond" not in vars(shared.opts)
+
+
+def test_the_dmd2_preset_runs_its_training_timesteps_whatever_the_setting(webui):
+    from modules import sd_samplers, shared
+
+    webui.add_lora("lcm-lora-sdxl", name="dmd2_sdxl_4step_lora_fp16")
+    webui.load_model("checkpoint-sdxl", is_sdxl=True, sampling=True)
+    sd_samplers.get_sampler_and_scheduler.cache_clear()
+    shared.opts.lcm_lora_timesteps = "999, 500"  # the preset's own timesteps win over the setting
+    p, processed = webui.txt2img([True, 1.0, 8, 2.0, "DMD2"], steps=20, sampler_name="Euler a", **SIZE)
+    assert (p.sampler_name, p.steps, p.cfg_scale) == ("LCM", 4, 1.0)
+    assert model().timesteps_called() == [999, 749, 499, 249]
+    text = processed.infotexts[0]
+    assert 'LCM-LoRA explicit timesteps: "999,749,499,249"' in text and "LCM-LoRA preset: DMD2" in text
+    assert "<lora:dmd2_sdxl_4step_lora_fp16:1>" in p.all_prompts[0]
+
+
+def test_the_lightning_preset_runs_the_webuis_euler_on_sgm_uniform(webui):
+    from modules import sd_samplers
+
+    webui.add_lora("lcm-lora-sdxl", name="sdxl_lightning_4step_lora")
+    webui.load_model("checkpoint-sdxl", is_sdxl=True, sampling=True)
+    sd_samplers.get_sampler_and_scheduler.cache_clear()
+    p, processed = webui.txt2img([True, 1.0, 4, 1.0, "SDXL-Lightning"], steps=20, **SIZE)
+    from lib_lcm.webui.samplers import exact_sampler_class
+
+    assert (p.sampler_name, p.scheduler, p.steps) == ("Euler", "SGM Uniform", 4)
+    assert not isinstance(p.sampler, exact_sampler_class())
+    assert "LCM-LoRA timesteps" not in processed.infotexts[0]

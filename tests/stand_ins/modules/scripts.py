@@ -35,6 +35,7 @@ class Script:
     paste_field_names = None
     setup_for_ui_only = False
     controls = None
+    on_after_component_elem_id = None
 
     def title(self):
         raise NotImplementedError()
@@ -62,6 +63,12 @@ class Script:
 
     def postprocess(self, p, processed, *args):
         pass
+
+    def on_after_component(self, callback, *, elem_id):
+        """Script.on_after_component: callback(OnComponent) once a component with elem_id is created."""
+        if self.on_after_component_elem_id is None:
+            self.on_after_component_elem_id = []
+        self.on_after_component_elem_id.append((elem_id, callback))
 
     def elem_id(self, item_id):
         need_tabname = self.show(True) == self.show(False)
@@ -116,6 +123,11 @@ def load_script_classes(path):
     return [c for c in module.__dict__.values() if isinstance(c, type) and issubclass(c, Script) and c is not Script]
 
 
+class OnComponent:
+    def __init__(self, component):
+        self.component = component
+
+
 class ScriptRunner:
     def __init__(self, script_classes, is_img2img):
         self.is_img2img = is_img2img
@@ -132,16 +144,35 @@ class ScriptRunner:
                 self.scripts.append(script)
         self.inputs = [None]
         self.errors = []
+        # ScriptRunner.apply_on_before_component_callbacks, run at the end of initialize_scripts.
+        self.on_after_component_elem_id = {}
+        for script in self.scripts:
+            for elem_id, callback in script.on_after_component_elem_id or []:
+                self.on_after_component_elem_id.setdefault(elem_id, []).append((callback, script))
+
+    def after_component(self, component):
+        """ScriptRunner.after_component: the WebUI calls it for every component it creates in the tab
+        (gradio's IOComponent.__init__ is patched in modules/scripts.py); errors are reported, not raised."""
+        for callback, _script in self.on_after_component_elem_id.get(getattr(component, "elem_id", None), []):
+            try:
+                callback(OnComponent(component))
+            except Exception:
+                self.errors.append(traceback.format_exc())
+        return component
+
+    def create_scripts_ui(self):
+        """The accordions section of modules/ui.py: each always-on script's ui() at its place in the tab."""
+        for script in self.scripts:
+            controls = script.ui(script.is_img2img)
+            script.controls = list(controls or [])
+            script.args_from = len(self.inputs)
+            self.inputs.extend(script.controls)
+            script.args_to = len(self.inputs)
 
     def create_ui(self):
         """ScriptRunner.setup_ui: each script's ui() inside the tab's Blocks; its slice of the inputs."""
         with gr.Blocks() as self.demo:
-            for script in self.scripts:
-                controls = script.ui(script.is_img2img)
-                script.controls = list(controls or [])
-                script.args_from = len(self.inputs)
-                self.inputs.extend(script.controls)
-                script.args_to = len(self.inputs)
+            self.create_scripts_ui()
         return self.demo
 
     def default_args(self):
