@@ -1,8 +1,8 @@
 // The LCM-LoRA accordion on the txt2img and img2img pages.
 //
 // - Ticking the accordion moves the WebUI's Steps and CFG sliders (and the hires ones when Hires. fix
-//   is on) to the preset's values; the sampler and schedule dropdowns follow through lcmLoraSync, the
-//   `_js` hook of lib_lcm/webui/page_sync.py (gradio 3 dropdowns cannot be set from the DOM).
+//   is on) to the preset's values; the sampler and schedule dropdowns follow through the hidden
+//   "apply" button of lib_lcm/webui/page_sync.py (gradio 3 dropdowns cannot be set from the DOM).
 //   Unticking puts back exactly what the user had.
 // - While it is on, a slider moved outside the preset's range snaps to the value the generation
 //   will use, and the accordion's own Steps/CFG follow the main sliders, so the page never shows
@@ -16,7 +16,9 @@
     "use strict";
 
     var TABS = ["txt2img", "img2img"];
-    var remembered = {}; // tab -> the user's values from before the accordion was ticked
+    var remembered = {}; // tab -> the user's values from before the accordion was ticked (present while on)
+    var wanted = {}; // tab -> the sampler and schedule the dropdowns should show
+    var sent = {}; // tab -> the values of the apply request on its way to the dropdowns
 
     function root() {
         if (typeof gradioApp === "function") {
@@ -89,12 +91,15 @@
         }
     }
 
-    function currentPreset(tab, data) {
-        var chosen = remembered[tab] && remembered[tab].preset;
+    function currentPresetName(tab, data) {
         var input = root().querySelector("#" + ours(tab, "preset") + " input");
-        var typed = input && input.value;
-        var name = (typed && data.presets[typed]) ? typed : chosen;
-        return data.presets[name] || data.presets["LCM-LoRA"] || null;
+        var shown = input && input.value;
+        var chosen = remembered[tab] && remembered[tab].preset;
+        return data.presets[shown] ? shown : (data.presets[chosen] ? chosen : "LCM-LoRA");
+    }
+
+    function currentPreset(tab, data) {
+        return data.presets[currentPresetName(tab, data)] || null;
     }
 
     function clamp(value, range) {
@@ -161,39 +166,106 @@
         }
     }
 
-    function sync(tab, trigger, enabled, presetName, sampler, scheduler) {
+    function dropdownValue(tab, kind) {
+        var input = root().querySelector("#" + tab + "_" + kind + " input");
+        return input ? input.value : null;
+    }
+
+    // The accordion's checkbox was ticked or unticked (inputAccordion.js sends it an "input" event).
+    function onToggle(tab) {
+        var on = checked(ours(tab, "enabled"));
+        if (on === Boolean(remembered[tab])) {
+            return; // the same state announced twice ("input", then "change")
+        }
+        var data = pageData(tab);
+        if (!data) {
+            return;
+        }
+        var presetName = currentPresetName(tab, data);
+        if (on) {
+            // While a restore is still on its way to the dropdowns, they do not show the user's value yet.
+            var pending = wanted[tab] || {};
+            remembered[tab] = snapshot(tab, pending.sampler || dropdownValue(tab, "sampling"),
+                pending.scheduler || dropdownValue(tab, "scheduler"));
+            remembered[tab].preset = presetName;
+            movePreset(tab, data, data.presets[presetName]);
+        } else {
+            var saved = remembered[tab];
+            delete remembered[tab];
+            restore(tab, saved);
+            want(tab, saved.sampler, saved.scheduler);
+        }
+        updateNotice(tab, on);
+    }
+
+    function movePreset(tab, data, preset) {
+        applyPreset(tab, preset);
+        if (data.setSampler) {
+            want(tab, preset.sampler, preset.scheduler);
+        }
+    }
+
+    // preset.change's frontend-only hook (lib_lcm/webui/script.py).
+    function onPreset(tab, presetName) {
         try {
             var data = pageData(tab);
             var preset = data && data.presets[presetName];
-            if (!preset) {
-                return [enabled, presetName, sampler, scheduler];
-            }
-            if (trigger === "preset") {
+            if (preset) {
                 fitOwn(tab, preset);
-            }
-            if (enabled) {
-                if (!remembered[tab]) {
-                    remembered[tab] = snapshot(tab, sampler, scheduler);
+                if (remembered[tab]) {
+                    remembered[tab].preset = presetName;
+                    movePreset(tab, data, preset);
                 }
-                remembered[tab].preset = presetName;
-                applyPreset(tab, preset);
-                if (data.setSampler) {
-                    sampler = preset.sampler;
-                    scheduler = preset.scheduler;
-                }
-            } else if (trigger === "enabled" && remembered[tab]) {
-                var saved = remembered[tab];
-                delete remembered[tab];
-                restore(tab, saved);
-                sampler = saved.sampler;
-                scheduler = saved.scheduler;
+                updateNotice(tab, Boolean(remembered[tab]));
             }
-            install(tab);
-            updateNotice(tab, enabled);
         } catch (error) {
             console.error("[LCM-LoRA]", error);
         }
-        return [enabled, presetName, sampler, scheduler];
+        return [presetName];
+    }
+
+    // Dropdowns: remember what they should show and click the hidden "apply" button until they do.
+    // gradio 3 runs one apply at a time and drops clicks meanwhile; an apply sent earlier may still
+    // land, so the goal is only met once no apply with other values is on its way.
+    function want(tab, sampler, scheduler) {
+        wanted[tab] = {sampler: sampler, scheduler: scheduler, attempts: 0};
+        ensure(tab);
+    }
+
+    function shows(tab, values) {
+        var scheduler = dropdownValue(tab, "scheduler");
+        return (!values.sampler || dropdownValue(tab, "sampling") === values.sampler)
+            && (!values.scheduler || scheduler === null || scheduler === values.scheduler);
+    }
+
+    function ensure(tab) {
+        var goal = wanted[tab];
+        if (!goal) {
+            return;
+        }
+        if (sent[tab] && shows(tab, sent[tab])) {
+            delete sent[tab]; // the last apply that went out has landed
+        }
+        if ((shows(tab, goal) && !sent[tab]) || goal.attempts >= 50) {
+            delete wanted[tab];
+            delete sent[tab];
+            return;
+        }
+        goal.attempts += 1;
+        var button = byId(ours(tab, "apply"));
+        if (button && !sent[tab]) {
+            button.dispatchEvent(new Event("click"));
+        }
+        setTimeout(function () { ensure(tab); }, 400);
+    }
+
+    // The apply button's _js hook, run only for a click gradio did not drop: it passes the inputs'
+    // values, then the outputs'.
+    function wantedValues(tab, enabled, presetName, sampler, scheduler) {
+        var goal = wanted[tab] || {};
+        var values = {sampler: goal.sampler || sampler, scheduler: goal.scheduler || scheduler};
+        sent[tab] = values;
+        return [enabled, presetName, values.sampler, values.scheduler];
     }
 
     function onMainSlider(tab, kind) {
@@ -279,6 +351,9 @@
     // "change" fires when a drag ends or a typed number is committed; clamping on "input" would
     // fight the user mid-drag.
     function install(tab) {
+        listen(root().querySelector("#" + ours(tab, "enabled") + "-checkbox input"), ["input", "change"], function () {
+            onToggle(tab);
+        });
         listen(byId(tab + "_steps"), ["change"], function () { onMainSlider(tab, "steps"); });
         listen(byId(tab + "_cfg_scale"), ["change"], function () { onMainSlider(tab, "cfg"); });
         listen(byId(ours(tab, "steps")), ["change"], function () { onOwnSlider(tab, "steps"); });
@@ -320,7 +395,8 @@
         return false;
     }
 
-    window.lcmLoraSync = sync;
+    window.lcmLoraPreset = onPreset;
+    window.lcmLoraWanted = wantedValues;
     window.lcmLoraOpenTab = openTab;
     if (typeof onUiLoaded === "function") {
         onUiLoaded(installAll);

@@ -3,29 +3,20 @@ Debian's chromium (never downloaded). Skipped when playwright or chromium is mis
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
 
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, free_port
 from helpers import ROOT, tiny_lora_bytes
 from hub_server import FakeHub
 
 from lib_lcm import catalog
 
 sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update"]
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium binary (Debian's chromium or CHROMIUM_PATH)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,16 @@
 """Move the WebUI's own sampler and schedule dropdowns when the accordion or its preset changes.
 
 Sliders are moved by ``javascript/lcm_lora.js`` through the DOM, the way ``switchWidthHeight`` in
-the WebUI's ``javascript/ui.js`` does; a gradio 3 Dropdown cannot be set reliably from the DOM
-(guide section 12), so the page script computes the values in an ``_js`` hook and this module
-echoes them back as ``gr.update``. The built-in dropdowns are created outside ``ui()``, so they are
-captured with ``on_after_component``, registered from ``Script.__init__`` (A1111 and Forge apply
-those in ``ScriptRunner.initialize_scripts``), and the events are wired once the tab's output
-gallery exists (``modules/ui_common.py`` ``create_output_panel``), when every setting is built.
+the WebUI's ``javascript/ui.js`` does, on the DOM events of the accordion's checkbox. A gradio 3
+Dropdown cannot be set reliably from the DOM (guide section 12), so the page script clicks a hidden
+"apply" button whose ``_js`` hook hands over the values it wants, and this module echoes them back
+as ``gr.update``; the script clicks again until the dropdown shows them, because gradio 3 drops a
+trigger that arrives while the same event is still running (``Blocks.svelte``: "pending").
+
+The built-in dropdowns are created outside ``ui()``, so they are captured with
+``on_after_component``, registered from ``Script.__init__`` (A1111 and Forge apply those in
+``ScriptRunner.initialize_scripts``), and the events are wired once the tab's output gallery exists
+(``modules/ui_common.py`` ``create_output_panel``), when every setting is built.
 """
 
 from __future__ import annotations
@@ -28,22 +32,22 @@ def attach(script: Any) -> None:
         script.on_after_component(lambda _component, s=script: wire(s), elem_id=f"{tab}_gallery")
 
 
-def remember_inputs(script: Any, enabled: Any, preset: Any) -> None:
+def remember_inputs(script: Any, enabled: Any, preset: Any, apply: Any) -> None:
     state = _state(script)
-    state.update(enabled=enabled, preset=preset, wired=False)
+    state.update(enabled=enabled, preset=preset, apply=apply, wired=False)
 
 
 def wire(script: Any) -> bool:
     """Bind the accordion and preset changes to the dropdowns; False when a piece is missing."""
     state = _state(script)
-    enabled, preset, sampler = state.get("enabled"), state.get("preset"), state.get("sampling")
-    if state.get("wired") or enabled is None or preset is None or sampler is None:
+    enabled, preset, apply, sampler = (state.get(k) for k in ("enabled", "preset", "apply", "sampling"))
+    if state.get("wired") or None in (enabled, preset, apply, sampler):
         return False
     outputs = [sampler] + ([state["scheduler"]] if state.get("scheduler") is not None else [])
     tab = "img2img" if getattr(script, "is_img2img", False) else "txt2img"
-    for trigger, component in (("enabled", enabled), ("preset", preset)):
-        component.change(fn=dropdown_updates, _js=f"(...v) => lcmLoraSync('{tab}', '{trigger}', ...v)",
-                         inputs=[enabled, preset, *outputs], outputs=outputs, show_progress=False)
+    # gradio 3 calls an _js hook with the inputs' values, then the outputs'; it returns the inputs.
+    apply.click(fn=dropdown_updates, _js=f"(...v) => lcmLoraWanted('{tab}', ...v)",
+                inputs=[enabled, preset, *outputs], outputs=outputs, show_progress=False)
     state["wired"] = True
     return True
 

@@ -51,11 +51,16 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:
             status = gr.HTML(value=status_html(preset=defaults.preset), elem_id=script.elem_id("status"))
             refresh = ToolButton(value="\U0001f504", elem_id=script.elem_id("refresh"))
             fetch = gr.Button("Download it", visible=settings.offer_download, elem_id=script.elem_id("download"))
+        apply = gr.Button(visible=False, elem_id=script.elem_id("apply"))  # clicked by javascript/lcm_lora.js
     refresh.click(fn=_status_for, inputs=[preset], outputs=[status], show_progress=False)
     fetch.click(fn=download_for_loaded_checkpoint, inputs=[preset], outputs=[status], show_progress=False)
     enabled.change(fn=_status_for, inputs=[preset], outputs=[status], show_progress=False)
     preset.change(fn=_status_for, inputs=[preset], outputs=[status], show_progress=False)
-    page_sync.remember_inputs(script, enabled, preset)
+    # Frontend only (no request, so gradio never drops it as "pending"): the page script fits the sliders.
+    # It returns [] for the empty outputs (gradio 3 would assign any returned value to an output).
+    preset.change(fn=None, _js=f"(p) => {{ lcmLoraPreset('{_tab(script)}', p); return []; }}", inputs=[preset],
+                  outputs=[])
+    page_sync.remember_inputs(script, enabled, preset, apply)
     script.infotext_fields = [
         (enabled, infotext.was_enabled),  # a callable, so pasting an infotext without our key turns it off
         (weight, infotext.KEY_WEIGHT),
@@ -65,6 +70,10 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:
     ]
     script.paste_field_names = [infotext.KEY_WEIGHT, infotext.KEY_PRESET]
     return [enabled, weight, steps, cfg, preset]
+
+
+def _tab(script: Any) -> str:
+    return "img2img" if getattr(script, "is_img2img", False) else "txt2img"
 
 
 def hint_html(settings: Settings) -> str:

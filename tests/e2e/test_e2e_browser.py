@@ -5,24 +5,18 @@ Needs WEBUI_URL (see conftest.py), the `playwright` package and a Chromium binar
 """
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM
 from e2e_support import WEBUI_URL
 
 sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
-# Flags from this workplace's notes: no background networking, no sandbox as root, no GPU.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update"]
 GENERATION_TIMEOUT_MS = 600_000
 
 
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM:
-        pytest.skip("no Chromium binary (install Debian's chromium or set CHROMIUM_PATH)")
+        pytest.skip(NO_CHROMIUM)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
