@@ -9,6 +9,7 @@ layout, small random weights) when no file of that name exists, and deletes only
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -134,6 +135,25 @@ def lora(api, model) -> Lora:
     if created and path is not None and path.exists():
         path.unlink()
         api.post("/sdapi/v1/refresh-loras")
+
+
+@contextlib.contextmanager
+def lora_file(api, stem: str, architecture: Architecture, seed: int = 1):
+    """A LoRA file named ``stem`` in WEBUI_LORA_DIR for the duration (random weights, the architecture's
+    official layout); an existing file of that name is used as it is and never touched."""
+    if not LORA_DIR:
+        pytest.skip("set WEBUI_LORA_DIR to let the suite write LoRA files")
+    path = Path(LORA_DIR) / f"{stem}.safetensors"
+    created = not path.exists()
+    if created:
+        write_random_lora(path, LAYOUTS[architecture], seed)
+        api.post("/sdapi/v1/refresh-loras")
+    try:
+        yield stem
+    finally:
+        if created and path.exists():
+            path.unlink()
+            api.post("/sdapi/v1/refresh-loras")
 
 
 def png_base64(color: tuple[int, int, int], size: int = SIZE, mask: bool = False) -> str:

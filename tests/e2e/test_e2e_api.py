@@ -31,9 +31,10 @@ def test_script_info_gives_the_api_argument_order_and_defaults(api):
     for info in infos:
         assert info["is_alwayson"]
         args = info["args"]
-        assert [a["value"] for a in args] == [False, 1.0, 4, 1.0]
+        assert [a["value"] for a in args] == [False, 1.0, 4, 1.0, "LCM-LoRA"]
         assert "weight" in args[1]["label"].lower() and "steps" in args[2]["label"].lower()
-        assert "cfg" in args[3]["label"].lower()
+        assert "cfg" in args[3]["label"].lower() and args[4]["label"] == "Preset"
+        assert args[4]["choices"] == ["LCM-LoRA", "TCD-LoRA", "Hyper-SD", "SDXL-Lightning", "DMD2"]
         assert (args[2]["minimum"], args[2]["maximum"]) == (0, 8)
 
 

@@ -6,7 +6,7 @@ Needs WEBUI_URL (see conftest.py), the `playwright` package and a Chromium binar
 from __future__ import annotations
 
 import pytest
-from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM
+from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, choice, number, pick, wait_value
 from e2e_support import WEBUI_URL
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -98,3 +98,79 @@ def test_pasting_an_infotext_restores_the_accordion_without_doubling_the_tag(pag
 def test_settings_section_is_there(page):
     assert page.locator("#setting_lcm_lora_max_steps").count() == 1
     assert page.locator("#setting_lcm_lora_file_sdxl").count() == 1
+
+
+# --- javascript/lcm_lora.js against the real page ------------------------------------------------
+
+def main_values(page, tab="txt2img"):
+    return (number(page, f"{tab}_steps"), number(page, f"{tab}_cfg_scale"), choice(page, f"{tab}_sampling"),
+            choice(page, f"{tab}_scheduler"))
+
+
+@pytest.mark.parametrize("tab", ["txt2img", "img2img"])
+def test_ticking_moves_the_main_controls_and_unticking_restores_them(page, tab):
+    set_slider(page, f"{tab}_steps", 23)
+    before = main_values(page, tab)
+    assert before[2] != "LCM"
+    page.click(f"#script_{tab}_lcmlora_enabled-visible-checkbox")
+    wait_value(page, f"{tab}_sampling", "LCM", "choice")
+    assert main_values(page, tab) == (4, 1, "LCM", "SGM Uniform")
+    page.click(f"#script_{tab}_lcmlora_enabled-visible-checkbox")
+    wait_value(page, f"{tab}_sampling", before[2], "choice")
+    assert main_values(page, tab) == before
+
+
+def test_a_slider_outside_the_range_snaps_while_on(page):
+    page.click("#script_txt2img_lcmlora_enabled-visible-checkbox")
+    wait_value(page, "txt2img_sampling", "LCM", "choice")
+    set_slider(page, "txt2img_steps", 30)
+    wait_value(page, "txt2img_steps", 8)
+    assert number(page, "script_txt2img_lcmlora_steps") == 8
+    set_slider(page, "txt2img_cfg_scale", 6)
+    wait_value(page, "txt2img_cfg_scale", 2.5)
+
+
+def test_the_cfg_1_notice(page):
+    page.fill("#txt2img_neg_prompt textarea", "blurry")
+    page.click("#script_txt2img_lcmlora_enabled-visible-checkbox")
+    page.wait_for_function("document.querySelector('#script_txt2img_lcmlora_notice .lcm-lora-notice')"
+                           ".innerText.includes('negative prompt has no effect')", timeout=30_000)
+
+
+def test_a_preset_picked_in_the_page_drives_the_generation(page, api, model, lora):
+    from e2e_support import lora_file
+
+    from lib_lcm import catalog
+
+    entry = catalog.for_architecture(model.architecture, "TCD-LoRA")
+    if entry is None:
+        pytest.skip(f"TCD-LoRA does not exist for {model.architecture.label}")
+    with lora_file(api, entry.local_name, model.architecture):
+        page.reload()
+        page.wait_for_selector("#txt2img_prompt textarea", timeout=120_000)
+        page.fill("#txt2img_prompt textarea", "a cat")
+        for elem_id in ("txt2img_width", "txt2img_height"):
+            set_slider(page, elem_id, 64)
+        page.click("#script_txt2img_lcmlora_enabled-visible-checkbox")
+        wait_value(page, "txt2img_sampling", "LCM", "choice")
+        pick(page, "script_txt2img_lcmlora_preset", "TCD-LoRA")
+        wait_value(page, "txt2img_sampling", "TCD", "choice")
+        page.wait_for_function("document.querySelector('#script_txt2img_lcmlora_status').innerText"
+                               ".includes('TCD-')", timeout=30_000)
+        text = generate(page)
+    assert text.startswith(f"a cat <lora:{entry.local_name}:1>")
+    assert "Sampler: TCD" in text and "LCM-LoRA preset: TCD-LoRA" in text and "TCD gamma: 0.3" in text
+
+
+def test_a_missing_file_links_to_the_tab(page, api, model):
+    from lib_lcm import catalog
+
+    entry = catalog.for_architecture(model.architecture, "Hyper-SD")
+    if entry is None:
+        pytest.skip(f"Hyper-SD does not exist for {model.architecture.label}")
+    page.click("#script_txt2img_lcmlora_enabled-visible-checkbox")
+    pick(page, "script_txt2img_lcmlora_preset", "Hyper-SD")
+    link = page.locator("#script_txt2img_lcmlora_status a.lcm-lora-open-tab").first
+    link.wait_for(timeout=30_000)
+    link.click()
+    page.wait_for_selector("#lcm_lora_downloads_header", state="visible", timeout=30_000)

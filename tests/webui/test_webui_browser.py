@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from browser_page import build_page, page_scripts
-from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, free_port
+from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, choice, free_port, number, pick, wait_value
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM), pytest.mark.slow]
@@ -49,14 +49,6 @@ def page(browser, webui):
     page.app.close()
 
 
-def number(page, elem_id):
-    return float(page.locator(f"#{elem_id} input[type=number]").first.input_value())
-
-
-def choice(page, elem_id):
-    return page.locator(f"#{elem_id} input").first.input_value()
-
-
 def set_number(page, elem_id, value):
     box = page.locator(f"#{elem_id} input[type=number]").first
     box.fill(str(value))
@@ -67,20 +59,10 @@ def tick(page, tab, on):
     page.evaluate("([id, on]) => inputAccordionChecked(id, on)", [ACC.format(tab=tab, item="enabled"), on])
 
 
-def wait_value(page, elem_id, expected, kind="number"):
-    reader = {"number": f"#{elem_id} input[type=number]", "choice": f"#{elem_id} input"}[kind]
-    page.wait_for_function("([sel, want]) => { const e = document.querySelector(sel); if (!e) return false;"
-                           " const n = parseFloat(want);"
-                           " return isNaN(n) ? e.value === want : parseFloat(e.value) === n; }",
-                           arg=[reader, str(expected)], timeout=15_000)
-
-
-def pick(page, tab, preset):
+def pick_preset(page, tab, preset):
     if not page.locator(f"#{ACC.format(tab=tab, item='preset')} input").first.is_visible():
         page.locator(f"#{ACC.format(tab=tab, item='enabled')} .label-wrap").first.click()  # open, not tick
-    box = page.locator(f"#{ACC.format(tab=tab, item='preset')} input").first
-    box.click()
-    page.locator(f"#{ACC.format(tab=tab, item='preset')} li", has_text=preset).first.click()
+    pick(page, ACC.format(tab=tab, item="preset"), preset)
 
 
 def test_ticking_moves_everything_to_the_preset_and_unticking_restores_it(page):
@@ -116,15 +98,15 @@ def test_while_on_a_slider_moved_out_of_range_shows_what_will_run(page):
 def test_presets_bring_their_own_sampler_and_range(page):
     tick(page, "txt2img", True)
     wait_value(page, "txt2img_sampling", "LCM", "choice")
-    pick(page, "txt2img", "DMD2")  # fixed at 4 steps, CFG 1, LCM on explicit timesteps
+    pick_preset(page, "txt2img", "DMD2")  # fixed at 4 steps, CFG 1, LCM on explicit timesteps
     set_number(page, "txt2img_steps", 7)
     wait_value(page, "txt2img_steps", 4)
-    pick(page, "txt2img", "SDXL-Lightning")
+    pick_preset(page, "txt2img", "SDXL-Lightning")
     wait_value(page, "txt2img_sampling", "Euler", "choice")
     assert choice(page, "txt2img_scheduler") == "SGM Uniform"
     set_number(page, "txt2img_cfg_scale", 2)
     wait_value(page, "txt2img_cfg_scale", 1.5)
-    pick(page, "txt2img", "TCD-LoRA")
+    pick_preset(page, "txt2img", "TCD-LoRA")
     wait_value(page, "txt2img_sampling", "TCD", "choice")
     tick(page, "txt2img", False)
     wait_value(page, "txt2img_sampling", "DPM++ 2M", "choice")
@@ -134,7 +116,7 @@ def test_presets_bring_their_own_sampler_and_range(page):
 def test_a_preset_picked_while_off_only_fits_the_accordions_own_values(page):
     page.locator(f"#{ACC.format(tab='txt2img', item='enabled')} .label-wrap").first.click()
     set_number(page, ACC.format(tab="txt2img", item="steps"), 8)
-    pick(page, "txt2img", "DMD2")
+    pick_preset(page, "txt2img", "DMD2")
     wait_value(page, ACC.format(tab="txt2img", item="steps"), 4)
     page.wait_for_timeout(500)
     assert (number(page, "txt2img_steps"), choice(page, "txt2img_sampling")) == (20, "DPM++ 2M")
