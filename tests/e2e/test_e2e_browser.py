@@ -102,6 +102,17 @@ def test_settings_section_is_there(page):
 
 # --- javascript/lcm_lora.js against the real page ------------------------------------------------
 
+def show_tab(page, tab):
+    page.locator("#tabs .tab-nav button", has_text=tab).first.click()
+    page.wait_for_selector(f"#{tab}_steps", state="visible", timeout=30_000)
+
+
+def open_accordion(page, tab="txt2img"):
+    """Unfold it without ticking it (after a click on its checkbox, the header only folds: inputAccordion.js)."""
+    if not page.locator(f"#script_{tab}_lcmlora_enabled .label-wrap.open").count():
+        page.locator(f"#script_{tab}_lcmlora_enabled .label-wrap").first.click()
+
+
 def main_values(page, tab="txt2img"):
     return (number(page, f"{tab}_steps"), number(page, f"{tab}_cfg_scale"), choice(page, f"{tab}_sampling"),
             choice(page, f"{tab}_scheduler"))
@@ -109,6 +120,7 @@ def main_values(page, tab="txt2img"):
 
 @pytest.mark.parametrize("tab", ["txt2img", "img2img"])
 def test_ticking_moves_the_main_controls_and_unticking_restores_them(page, tab):
+    show_tab(page, tab)
     set_slider(page, f"{tab}_steps", 23)
     before = main_values(page, tab)
     assert before[2] != "LCM"
@@ -153,6 +165,7 @@ def test_a_preset_picked_in_the_page_drives_the_generation(page, api, model, lor
             set_slider(page, elem_id, 64)
         page.click("#script_txt2img_lcmlora_enabled-visible-checkbox")
         wait_value(page, "txt2img_sampling", "LCM", "choice")
+        open_accordion(page)
         pick(page, "script_txt2img_lcmlora_preset", "TCD-LoRA")
         wait_value(page, "txt2img_sampling", "TCD", "choice")
         page.wait_for_function("document.querySelector('#script_txt2img_lcmlora_status').innerText"
@@ -169,6 +182,7 @@ def test_a_missing_file_links_to_the_tab(page, api, model):
     if entry is None:
         pytest.skip(f"Hyper-SD does not exist for {model.architecture.label}")
     page.click("#script_txt2img_lcmlora_enabled-visible-checkbox")
+    open_accordion(page)
     pick(page, "script_txt2img_lcmlora_preset", "Hyper-SD")
     link = page.locator("#script_txt2img_lcmlora_status a.lcm-lora-open-tab").first
     link.wait_for(timeout=30_000)
