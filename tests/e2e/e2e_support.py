@@ -65,6 +65,16 @@ class Api:
         return info
 
 
+def is_forge(api: Api) -> bool:
+    """Forge serves its page with gradio 4 (A1111 1.10: gradio 3.41.2)."""
+    return str(api.get("/config").get("version", "")).startswith("4.")
+
+
+def setting_ids(api: Api) -> set[str]:
+    """Element ids of the page's components: settings show up as setting_<key>."""
+    return {c.get("props", {}).get("elem_id") for c in api.get("/config")["components"]} - {None}
+
+
 @dataclass
 class LoadedModel:
     architecture: Architecture
