@@ -70,6 +70,15 @@ def is_forge(api: Api) -> bool:
     return str(api.get("/config").get("version", "")).startswith("4.")
 
 
+def hires_fields(api: Api) -> dict:
+    """What a hires request needs on top of A1111's fields: Forge's sample() iterates hr_additional_modules."""
+    return {"hr_additional_modules": ["Use same choices"]} if is_forge(api) else {}
+
+
+FORGE_INFOTEXT_API = ("Forge's API fails every request with an infotext, with or without this extension "
+                      "(modules/api/api.py get_field_value: isinstance on a parameterized generic)")
+
+
 def setting_ids(api: Api) -> set[str]:
     """Element ids of the page's components: settings show up as setting_<key>."""
     return {c.get("props", {}).get("elem_id") for c in api.get("/config")["components"]} - {None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from e2e_support import is_forge, png_base64, setting_ids
+from e2e_support import FORGE_INFOTEXT_API, hires_fields, is_forge, png_base64, setting_ids
 
 TITLE = "LCM-LoRA"
 ON = {TITLE: {"args": [True, 1.0, 4, 1.0]}}
@@ -80,7 +80,7 @@ def test_every_image_of_every_batch_gets_the_lora(api, lora):
 def test_hires_fix_pass_gets_the_lora_lcm_and_clamped_steps(api, lora):
     forge = is_forge(api)
     # Forge's hires pass needs hr_additional_modules (processing.py sample() iterates it) and has its own CFG.
-    extra = {"hr_additional_modules": ["Use same choices"], "hr_cfg": 7.0} if forge else {}
+    extra = {**hires_fields(api), "hr_cfg": 7.0} if forge else {}
     info = api.generate("txt2img", {
         "prompt": "a cat", "enable_hr": True, "hr_scale": 1.5, "hr_upscaler": "Latent", "denoising_strength": 0.5,
         "hr_second_pass_steps": 20, "hr_sampler_name": "Euler", "hr_prompt": "a cat, detailed",
@@ -134,8 +134,7 @@ def test_a_tag_the_user_typed_is_not_doubled(api, lora):
 
 def test_regenerating_from_the_infotext_gives_one_tag(api, lora):
     if is_forge(api):
-        pytest.skip("Forge's API fails every request with an infotext, with or without this extension "
-                    "(modules/api/api.py get_field_value: isinstance on a parameterized generic)")
+        pytest.skip(FORGE_INFOTEXT_API)
     first = api.generate("txt2img", {"prompt": "a cat", "alwayson_scripts": ON})
     again = api.generate("txt2img", {"infotext": first["infotexts"][0]})
     assert again["sampler_name"] == "LCM"

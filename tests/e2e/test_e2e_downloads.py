@@ -84,7 +84,8 @@ def test_the_tab_in_the_browser(api, fresh_name):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(WEBUI_URL)
         page.wait_for_selector("#tab_lcm_lora", state="attached", timeout=120_000)
-        page.get_by_role("button", name="LCM-LoRA", exact=True).first.click()
+        # A1111's gradio 3 renders the tab headers as buttons; Forge's gradio 4 gives them the role "tab".
+        page.locator("#tabs .tab-nav button", has_text="LCM-LoRA").first.click()
         page.wait_for_selector("#lcm_lora_download_sd15", timeout=30_000)
         assert "latent-consistency/lcm-lora-sdxl" in page.locator("#lcm_lora_row_sdxl").first.inner_text()
         page.fill("#lcm_lora_save_as textarea", name)
