@@ -107,3 +107,26 @@ def test_every_modules_import_lives_in_lib_lcm_webui():
                  and any(line.lstrip().startswith(("import modules", "from modules"))
                          for line in p.read_text().splitlines())]
     assert offenders == []
+
+
+def test_the_preset_table_reaches_the_page_intact(webui):
+    import html
+    import json
+    import re
+
+    from lib_lcm.webui import compat
+    from lib_lcm.webui.script import hint_html
+
+    markup = hint_html(compat.current_settings())
+    data = json.loads(html.unescape(re.search(r'data-presets="([^"]*)"', markup).group(1)))
+    assert data["setSampler"] is True and data["presets"]["DMD2"]["timesteps"] == [999, 749, 499, 249]
+    assert "λ1 = 0.8" in markup
+
+
+def test_dropdown_echo_only_sets_real_choices(webui):
+    from lib_lcm.webui.page_sync import dropdown_updates
+
+    good = dropdown_updates(True, "TCD-LoRA", "TCD", "SGM Uniform")
+    assert [u.get("value") for u in good] == ["TCD", "SGM Uniform"]
+    bad = dropdown_updates(True, "LCM-LoRA", "<script>", "Nope")
+    assert all("value" not in u for u in bad)
