@@ -46,16 +46,17 @@ def decide(request: Request, choice: Choice, architecture: Architecture,
                      settings.exact_schedule)
 
 
-def status_line(architecture: Architecture, lora_dirs: Sequence[str | os.PathLike[str]],
-                settings: Settings, model_title: str = "", preset: str = catalog.LCM_LORA) -> str:
+@dataclass(frozen=True)
+class Status:
+    text: str
+    missing: bool  # the preset exists for the architecture, but no usable file is in the Lora folders
+
+
+def status(architecture: Architecture, lora_dirs: Sequence[str | os.PathLike[str]], settings: Settings,
+           model_title: str = "", preset: str = catalog.LCM_LORA) -> Status:
     """What the accordion shows: which file the loaded checkpoint will use, or what is missing."""
     lookup = lookup_for(architecture, lora_dirs, settings, preset)
     prefix = f"{model_title} ({architecture.label}): " if model_title else ""
-    return prefix + (lookup.reason if isinstance(lookup, Skip) else lookup.describe())
-
-
-def lora_missing(architecture: Architecture, lora_dirs: Sequence[str | os.PathLike[str]], settings: Settings,
-                 preset: str = catalog.LCM_LORA) -> bool:
-    """True when the preset exists for the architecture but no usable file is in the Lora folders."""
-    lookup = lookup_for(architecture, lora_dirs, settings, preset)
-    return not isinstance(lookup, Skip) and lookup.path is None
+    if isinstance(lookup, Skip):
+        return Status(prefix + lookup.reason, missing=False)
+    return Status(prefix + lookup.describe(), missing=lookup.path is None)

@@ -1,7 +1,7 @@
 import pytest
 
 from lib_lcm.architecture import Architecture
-from lib_lcm.decide import Skip, decide, status_line
+from lib_lcm.decide import Skip, decide, status
 from lib_lcm.planning import Bounds, Choice, Plan, Request
 from lib_lcm.settings import Settings
 
@@ -32,9 +32,9 @@ def test_missing_file_is_skipped_with_what_to_download(lora_dir):
 
 
 def test_status_line(lora_dir, official_loras):
-    assert status_line(Architecture.SD1, [lora_dir], Settings(), "tiny.safetensors [abc]") == (
+    assert status(Architecture.SD1, [lora_dir], Settings(), "tiny.safetensors [abc]").text == (
         "tiny.safetensors [abc] (SD 1.5): Uses lcm-lora-sdv1-5.safetensors for SD 1.5.")
-    assert "not for SD 2.x" in status_line(Architecture.SD2, [lora_dir], Settings())
+    assert "not for SD 2.x" in status(Architecture.SD2, [lora_dir], Settings()).text
 
 
 def preset_file(lora_dir, key: str):
@@ -102,8 +102,15 @@ def test_the_user_sampler_is_kept_only_when_the_preset_accepts_it(lora_dir, offi
 
 
 def test_status_line_follows_the_preset(lora_dir, official_loras):
-    assert "Missing: no usable TCD-LoRA file for SDXL" in status_line(
-        Architecture.SDXL, [lora_dir], Settings(), preset="TCD-LoRA")
+    assert "Missing: no usable TCD-LoRA file for SDXL" in status(
+        Architecture.SDXL, [lora_dir], Settings(), preset="TCD-LoRA").text
     preset_file(lora_dir, "tcd-sdxl")
-    assert status_line(Architecture.SDXL, [lora_dir], Settings(), preset="TCD-LoRA") == (
+    assert status(Architecture.SDXL, [lora_dir], Settings(), preset="TCD-LoRA").text == (
         "Uses TCD-SDXL-LoRA.safetensors for SDXL.")
+
+
+def test_status_says_whether_the_file_is_missing(lora_dir, official_loras):
+    assert status(Architecture.SD1, [lora_dir], Settings()).missing is False
+    assert status(Architecture.SD1, [lora_dir], Settings(), preset="Hyper-SD").missing is True
+    assert status(Architecture.SD2, [lora_dir], Settings()).missing is False  # unsupported, not missing
+    assert status(Architecture.SD1, [lora_dir], Settings(), preset="DMD2").missing is False  # no such file exists

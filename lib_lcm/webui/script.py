@@ -12,7 +12,7 @@ from typing import Any
 
 from lib_lcm import catalog, infotext, presets
 from lib_lcm.architecture import Architecture
-from lib_lcm.decide import Skip, decide, lora_missing, status_line
+from lib_lcm.decide import Skip, decide, status
 from lib_lcm.planning import WEIGHT_RANGE, Plan, Request
 from lib_lcm.script_args import parse_script_args
 from lib_lcm.settings import Settings
@@ -92,9 +92,8 @@ def status_html(note: str = "", preset: str | None = None) -> str:
     missing = False
     try:
         architecture, title = compat.ui_architecture()
-        settings = compat.current_settings()
-        text = status_line(architecture, compat.lora_dirs(), settings, title, preset)
-        missing = lora_missing(architecture, compat.lora_dirs(), settings, preset)
+        shown = status(architecture, compat.lora_dirs(), compat.current_settings(), title, preset)
+        text, missing = shown.text, shown.missing
     except Exception as error:  # the UI must build even if the model or a file is in a bad state
         text = f"Cannot tell which LoRA the loaded checkpoint needs: {error}"
     link = (" <a href='#' class='lcm-lora-open-tab' onclick='return lcmLoraOpenTab(event)'>"
