@@ -55,7 +55,7 @@ def preset_from(params: Mapping[str, Any]) -> str | None:
     if not was_enabled(params):
         return None
     value = params.get(KEY_PRESET)
-    return family_named(value) if isinstance(value, str) and family_named(value) else LCM_LORA
+    return (family_named(value) if isinstance(value, str) else None) or LCM_LORA
 
 
 def strip_added_tags(params: MutableMapping[str, Any]) -> None:

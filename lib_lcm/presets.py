@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from lib_lcm import catalog
-from lib_lcm.planning import Bounds, bounds_for
+from lib_lcm.planning import Bounds, bounds_for, clamp_cfg, clamp_steps
 
 # The paper's style-LoRA weight beside the acceleration LoRA at 1.0 (theta = theta_pre + l1 tau_style + l2 tau_LCM).
 STYLE_WEIGHT_HINT = 0.8
@@ -26,9 +26,8 @@ def preset_table(lcm_bounds: Bounds) -> dict[str, dict[str, Any]]:
         table[family] = {
             "sampler": first.sampler,
             "scheduler": first.scheduler,
-            "steps": [bounds.min_steps, bounds.max_steps, _clamp(first.steps.default, bounds.min_steps,
-                                                                  bounds.max_steps)],
-            "cfg": [bounds.min_cfg, bounds.max_cfg, _clamp(first.cfg.default, bounds.min_cfg, bounds.max_cfg)],
+            "steps": [bounds.min_steps, bounds.max_steps, clamp_steps(first.steps.default, bounds)],
+            "cfg": [bounds.min_cfg, bounds.max_cfg, clamp_cfg(first.cfg.default, bounds)],
             "architectures": [e.architecture.label for e in entries],
             "timesteps": list(first.timesteps),
         }
@@ -51,7 +50,3 @@ def style_hint() -> str:
     return (f"Style LoRAs: add them to the prompt as usual, at about {STYLE_WEIGHT_HINT:g} beside an "
             f"acceleration weight of 1 (the LCM-LoRA paper's λ1 = {STYLE_WEIGHT_HINT:g}, λ2 = 1). "
             "Tags already in the prompt are kept as typed.")
-
-
-def _clamp(value: float, low: float, high: float) -> float:
-    return min(max(value, low), high)
