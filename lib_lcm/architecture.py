@@ -125,6 +125,8 @@ def detect_architecture(tensors: Mapping[str, TensorInfo]) -> Detection:
         return _detect_from_text_encoder(tensors, kind)
     architecture = _CONTEXT_WIDTHS.get(width, Architecture.UNKNOWN)
     evidence = f"cross-attention reads {width}-wide text embeddings"
+    if architecture is Architecture.UNKNOWN:
+        architecture, evidence = _from_block_structure(names, evidence)
     if architecture is Architecture.SDXL and _looks_like_ssd1b(names):
         return Detection(Architecture.SSD1B, kind, evidence + ", SDXL blocks removed as in SSD-1B")
     return Detection(architecture, kind, evidence)
@@ -197,3 +199,22 @@ def _looks_like_ssd1b(names: Sequence[str]) -> bool:
         return False
     depths = [int(m.group(1)) for n in names if (m := _DEEP_BLOCK.search(n))]
     return bool(depths) and max(depths) <= 3
+
+
+# Block structure, for models whose widths are no released model's (scaled-down test models,
+# research checkpoints): SD 1.x/2.x have cross-attention at the first resolution, SDXL does not.
+_FIRST_LEVEL_ATTENTION = re.compile(r"(?:^|_)(?:down_blocks_0_attentions_|input_blocks_[12]_1_)")
+_SECOND_LEVEL_ATTENTION = re.compile(r"(?:^|_)(?:down_blocks_1_attentions_|input_blocks_[45]_1_)")
+_SDXL_TEXT = ("lora_te2_", "conditioner_embedders_1_", "add_embedding_", "model_diffusion_model_label_emb_")
+
+
+def _from_block_structure(names: Sequence[str], evidence: str) -> tuple[Architecture, str]:
+    if any(_FIRST_LEVEL_ATTENTION.search(n) for n in names):
+        if any(n.startswith("cond_stage_model_model_") for n in names):
+            return Architecture.SD2, evidence + "; SD 2.x blocks and OpenCLIP text encoder"
+        return Architecture.SD1, evidence + "; SD 1.x block structure"
+    if any(_SECOND_LEVEL_ATTENTION.search(n) for n in names) or any(n.startswith(_SDXL_TEXT) for n in names):
+        if _looks_like_ssd1b(names):
+            return Architecture.SSD1B, evidence + "; SSD-1B block structure"
+        return Architecture.SDXL, evidence + "; SDXL block structure"
+    return Architecture.UNKNOWN, evidence

@@ -30,7 +30,7 @@ def run_downloads(keys: Sequence[str], folder: Path, name: str | None, endpoint:
     for entry in entries:
         cancel = threading.Event()
         try:
-            result = download(entry, folder, name=name, endpoint=endpoint, on_progress=_bar(entry.key, err),
+            result = download(entry, folder, name=name, endpoint=endpoint, on_progress=progress_bar(entry.key, err),
                               cancel=cancel)
         except DownloadError as error:
             print(f"\r{entry.key}: {error.message}", file=err)
@@ -56,7 +56,7 @@ def _entries(keys: Sequence[str]) -> list[catalog.AccelerationLora]:
     return entries
 
 
-def _bar(key: str, err: TextIO) -> ProgressCallback:
+def progress_bar(key: str, err: TextIO = sys.stderr) -> ProgressCallback:
     def show(progress: Progress) -> None:
         fraction = progress.fraction or 0.0
         filled = int(fraction * 30)
