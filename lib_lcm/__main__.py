@@ -1,4 +1,4 @@
-"""Command line: ``python -m lib_lcm demo`` and ``python -m lib_lcm detect FILE...``."""
+"""Command line: ``python -m lib_lcm generate|demo|detect|download|ui``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from pathlib import Path
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lib_lcm", description="LCM-LoRA tools without the WebUI.")
     commands = parser.add_subparsers(dest="command", required=True)
+    generate = commands.add_parser("generate", help="few-step images from an SD 1.5/SDXL/SSD-1B checkpoint")
+    from lib_lcm.cli_generate import add_arguments
+
+    add_arguments(generate)
     demo = commands.add_parser("demo", help="offline showcase: 4 LCM steps beside a 25-step baseline")
     demo.add_argument("--out", type=Path, default=Path("lcm-demo-out"), help="folder for lcm-demo.png")
     demo.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="one image per seed")
@@ -32,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "generate":
+        from lib_lcm.cli_generate import run_generate
+
+        return run_generate(args)
     if args.command == "demo":
         if args.size <= 0 or args.size % 8 or args.repeats < 1:
             print("--size must be a positive multiple of 8 and --repeats at least 1", file=sys.stderr)

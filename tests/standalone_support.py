@@ -66,7 +66,8 @@ def tiny_components(architecture: str, seed: int = 0) -> dict[str, Any]:
             down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
             up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3, cross_attention_dim=TE1_WIDTH,
             attention_head_dim=8, norm_num_groups=8, use_linear_projection=False)
-        return {"unet": unet.eval(), "vae": _vae().eval(), "text_encoder": CLIPTextModel(_text_config(TE1_WIDTH)).eval()}
+        text_encoder = CLIPTextModel(_text_config(TE1_WIDTH))
+        return {"unet": unet.eval(), "vae": _vae().eval(), "text_encoder": text_encoder.eval()}
     ssd = architecture == "ssd-1b"
     unet = UNet2DConditionModel(
         sample_size=8, in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=(16, 32, 64),
@@ -153,12 +154,12 @@ def _open_clip_original(text_encoder: Any, prefix: str = "conditioner.embedders.
 
 
 # SSD-1B single files are SDXL files without these blocks (A1111 1.10 sd_models_xl.convert_sdxl_to_ssd).
-_SSD_REMOVED = (("model.diffusion_model.middle_block.1.", "model.diffusion_model.middle_block.2.")
-                + tuple(f"model.diffusion_model.input_blocks.{b}.1.transformer_blocks.{i}." for b in (7, 8)
-                        for i in range(4, 10))
-                + tuple(f"model.diffusion_model.output_blocks.{b}.1.transformer_blocks.{i}." for b in (0, 1)
-                        for i in range(4, 10))
-                + tuple(f"model.diffusion_model.output_blocks.{b}.1.transformer_blocks.1." for b in (4, 5)))
+_SSD_REMOVED = ("model.diffusion_model.middle_block.1.", "model.diffusion_model.middle_block.2.",
+                *(f"model.diffusion_model.input_blocks.{b}.1.transformer_blocks.{i}." for b in (7, 8)
+                  for i in range(4, 10)),
+                *(f"model.diffusion_model.output_blocks.{b}.1.transformer_blocks.{i}." for b in (0, 1)
+                  for i in range(4, 10)),
+                *(f"model.diffusion_model.output_blocks.{b}.1.transformer_blocks.1." for b in (4, 5)))
 
 
 def original_state_dict(components: dict[str, Any], architecture: str) -> dict[str, torch.Tensor]:
