@@ -46,9 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-fuse", action="store_true", help="keep LoRAs as adapters instead of fusing them")
 
 
-def run_generate(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run_generate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     def say(message: str) -> None:
-        print(message, file=err)
+        print(message, file=err or sys.stderr)
 
     try:
         options, job = _options(args), _job(args)
@@ -58,10 +58,10 @@ def run_generate(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO
         ready = build_pipeline(args.checkpoint, options, echo=say)
         results = ready.generate(job, echo=say)
     except StandaloneError as error:
-        print(f"error: {error}", file=err)
+        print(f"error: {error}", file=err or sys.stderr)
         return USAGE_ERROR
     for result in results:
-        print(result.save(args.out), file=out)
+        print(result.save(args.out), file=out or sys.stdout)
     return 0
 
 

@@ -11,6 +11,7 @@ every kohya-named layer must exist in the model with the same sizes.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,24 +130,26 @@ def apply_loras(pipe: Any, loras: Sequence[LoraFile], architecture: Architecture
     """Load every LoRA as an adapter at its weight, then fuse them into the base weights."""
     from safetensors.torch import load_file
 
-    warnings: list[str] = []
+    notes: list[str] = []
     sizes = layer_sizes(pipe)
     names = []
     for index, lora in enumerate(loras):
         check_lora_file(lora, architecture)
         state_dict = load_file(str(lora.path))
-        warnings += judge(lora, fit(state_dict, sizes), architecture)
+        notes += judge(lora, fit(state_dict, sizes), architecture)
         name = f"{lora.role}_{index}"
         try:
-            pipe.load_lora_weights(state_dict, adapter_name=name)
+            with warnings.catch_warnings():  # peft's "multiple adapters" warning: several is the point here
+                warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+                pipe.load_lora_weights(state_dict, adapter_name=name)
         except (ValueError, RuntimeError, KeyError) as error:
             raise StandaloneError(f"{lora.path.name} could not be applied to this {architecture.label} model: "
                                   f"{str(error).splitlines()[0][:300]}") from None
         names.append(name)
     if not names:
-        return warnings
+        return notes
     pipe.set_adapters(names, adapter_weights=[lora.weight for lora in loras])
     if fuse:
         pipe.fuse_lora(adapter_names=names)
         pipe.unload_lora_weights()
-    return warnings
+    return notes

@@ -20,13 +20,13 @@ from typing import Any
 
 import lib_lcm
 from lib_lcm import catalog
-from lib_lcm.catalog import LCM_LORA, AccelerationLora
+from lib_lcm.catalog import LCM_LORA, AccelerationLora, normalise_name
 from lib_lcm.lora_fusion import LoraFile, apply_loras, check_lora_file
 from lib_lcm.model_loading import TokenizerSource, default_cache_dir, hub_tokenizer_files, load_pipeline
 from lib_lcm.model_source import ModelSource, StandaloneError, inspect_checkpoint, require_supported
 from lib_lcm.parameters_text import PNG_KEY, format_parameters
 from lib_lcm.planning import Choice, Plan, Request, make_plan
-from lib_lcm.prompt_tags import add_tag, format_tag, format_weight
+from lib_lcm.prompt_tags import add_tag, find_named, format_tag, format_weight
 from lib_lcm.sampling import DEFAULT_TCD_GAMMA
 
 SAMPLERS = {"lcm": "LCM", "tcd": "TCD"}  # command-line name -> WebUI sampler name
@@ -113,11 +113,19 @@ class ReadyPipeline:
 
     def plan(self, job: Job) -> Plan:
         """The WebUI extension's plan for this job: clamps, infotext entries, notes."""
-        request = Request(prompts=(job.prompt,), main_prompt=job.prompt, steps=job.steps, cfg_scale=job.cfg,
+        prompt = self.tagged_styles(job.prompt)
+        request = Request(prompts=(prompt,), main_prompt=prompt, steps=job.steps, cfg_scale=job.cfg,
                           negative_prompts=(job.negative_prompt,), sampler_name=self.sampler_name,
                           is_img2img=job.init_image is not None, denoising_strength=job.strength)
         choice = Choice(enabled=True, weight=self.acceleration.weight, steps=0, cfg=0, preset=self.entry.family)
         return make_plan(request, choice, self.entry, self.acceleration.name)
+
+    def tagged_styles(self, prompt: str) -> str:
+        """The prompt as the WebUI would have it: a ``<lora:NAME:WEIGHT>`` tag per style LoRA not yet named."""
+        for style in self.options.styles:
+            if not find_named(prompt, {normalise_name(style.name)}):
+                prompt = add_tag(prompt, format_tag(style.name, style.weight))
+        return prompt
 
     @property
     def sampler_name(self) -> str:
@@ -163,8 +171,6 @@ class ReadyPipeline:
     def parameters(self, job: Job, plan: Plan, seed: int, width: int, height: int, visited: list[int]) -> str:
         """The infotext the WebUI writes for the same generation, prompt tags included (it pastes back)."""
         prompt = plan.main_prompt
-        for style in self.options.styles:
-            prompt = add_tag(prompt, format_tag(style.name, style.weight))
         params: dict[str, object] = {
             "Steps": job.steps, "Sampler": self.sampler_name, "Schedule type": self.entry.scheduler,
             "CFG scale": format_weight(job.cfg), "Seed": seed, "Size": f"{width}x{height}",

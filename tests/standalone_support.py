@@ -185,12 +185,15 @@ def write_checkpoint(path: Path, components: dict[str, Any], architecture: str) 
     return path
 
 
-def kohya_lora(unet: Any, rank: int = 4, alpha: float = 8.0, seed: int = 0, scale: float = 0.1,
-               targets: tuple[str, ...] = TARGETS) -> dict[str, torch.Tensor]:
-    """A kohya-named LoRA (``lora_unet_<path>.lora_down/.lora_up/.alpha``) on every targeted layer."""
+TEXT_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")  # kohya's text-encoder targets
+
+
+def kohya_lora(model: Any, rank: int = 4, alpha: float = 8.0, seed: int = 0, scale: float = 0.1,
+               targets: tuple[str, ...] = TARGETS, prefix: str = "lora_unet_") -> dict[str, torch.Tensor]:
+    """A kohya-named LoRA (``<prefix><path>.lora_down/.lora_up/.alpha``) on every targeted layer."""
     generator = torch.Generator().manual_seed(seed)
     out = {}
-    for name, module in unet.named_modules():
+    for name, module in model.named_modules():
         if not any(name == t or name.endswith("." + t) for t in targets):
             continue
         if isinstance(module, torch.nn.Linear):
@@ -199,21 +202,23 @@ def kohya_lora(unet: Any, rank: int = 4, alpha: float = 8.0, seed: int = 0, scal
             down, up = (rank, module.in_channels, *module.kernel_size), (module.out_channels, rank, 1, 1)
         else:
             continue
-        key = "lora_unet_" + name.replace(".", "_")
+        key = prefix + name.replace(".", "_")
         out[key + ".lora_down.weight"] = torch.randn(down, generator=generator) * scale
         out[key + ".lora_up.weight"] = torch.randn(up, generator=generator) * scale
         out[key + ".alpha"] = torch.tensor(alpha)
     return out
 
 
-def merged_unet_weights(unet: Any, loras: list[tuple[dict[str, torch.Tensor], float]]) -> None:
-    """Fold kohya LoRAs into ``unet`` by the formula W += w * alpha/rank * up @ down (the oracle)."""
-    modules = {"lora_unet_" + n.replace(".", "_"): m for n, m in unet.named_modules()}
+def merge_by_formula(model: Any, loras: list[tuple[dict[str, torch.Tensor], float]],
+                     prefix: str = "lora_unet_") -> None:
+    """Fold kohya LoRAs into ``model``: W += weight * alpha/rank * up @ down (the oracle for fusion)."""
+    modules = {prefix + n.replace(".", "_"): m for n, m in model.named_modules()}
     with torch.no_grad():
         for state, weight in loras:
             for key in {k.rsplit(".", 2)[0] for k in state if k.endswith(".lora_down.weight")}:
+                if not key.startswith(prefix):
+                    continue
                 down, up = state[key + ".lora_down.weight"], state[key + ".lora_up.weight"]
-                scale = float(state[key + ".alpha"]) / down.shape[0]
                 module = modules[key]
                 delta = (up.flatten(1) @ down.flatten(1)).reshape(module.weight.shape)
-                module.weight += weight * scale * delta
+                module.weight += weight * float(state[key + ".alpha"]) / down.shape[0] * delta
