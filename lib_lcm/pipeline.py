@@ -3,7 +3,7 @@
     from lib_lcm.pipeline import Options, Job, build_pipeline
     ready = build_pipeline("model.safetensors", Options(styles=(LoraFile(Path("style.safetensors"), 0.8),)))
     for image in ready.generate(Job("a cat in a hat", steps=4, seed=1)):
-        image.save("out")
+        image.save(Path("out"))
 
 It uses what the WebUI extension uses: the architecture detector, the catalog (which LoRA fits),
 the plan (clamped steps and CFG, the infotext entries), and diffusers' LCMScheduler/TCDScheduler,

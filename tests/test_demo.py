@@ -15,8 +15,10 @@ def test_demo_runs_offline_and_writes_the_table_and_grid(tmp_path, capsys):
     # 25 steps with CFG: 25 calls of a doubled batch; 4 LCM steps at CFG 1: 4 calls, no unconditional pass
     assert baseline.split()[2:6] == ["25", "7.5", "25", "50"]
     assert lcm.split()[4:8] == ["4", "1", "4", "4"]
+    tcd = next(line for line in out.splitlines() if line.startswith("TCD, gamma 0.3"))
+    assert tcd.split()[3:7] == ["4", "1", "4", "4"]
     grid = Image.open(tmp_path / "lcm-demo.png")
-    assert grid.size == (220 + 2 * 64, 2 * 64)
+    assert grid.size == (220 + 2 * 64, 3 * 64)  # one row per run: baseline, LCM, TCD
 
 
 def test_demo_rejects_bad_sizes(capsys):
