@@ -27,6 +27,7 @@ from lib_lcm.model_source import ModelSource, StandaloneError, inspect_checkpoin
 from lib_lcm.parameters_text import PNG_KEY, format_parameters
 from lib_lcm.planning import Choice, Plan, Request, make_plan
 from lib_lcm.prompt_tags import add_tag, find_named, format_tag, format_weight
+from lib_lcm.safetensors_header import lora_short_hash
 from lib_lcm.sampling import DEFAULT_TCD_GAMMA
 
 SAMPLERS = {"lcm": "LCM", "tcd": "TCD"}  # command-line name -> WebUI sampler name
@@ -97,7 +98,8 @@ class ReadyPipeline:
     acceleration: LoraFile
     options: Options
     notes: list[str] = field(default_factory=list)
-    _variants: dict[str, Any] = field(default_factory=dict)
+    _variants: dict[str, Any] = field(default_factory=dict)  # img2img / inpaint pipelines sharing the weights
+    _lora_hashes: str = ""
 
     def generate(self, job: Job, echo: Echo | None = None) -> list[Generated]:
         plan = self.plan(job)
@@ -119,6 +121,14 @@ class ReadyPipeline:
                           is_img2img=job.init_image is not None, denoising_strength=job.strength)
         choice = Choice(enabled=True, weight=self.acceleration.weight, steps=0, cfg=0, preset=self.entry.family)
         return make_plan(request, choice, self.entry, self.acceleration.name)
+
+    @property
+    def lora_hashes(self) -> str:
+        """``name: hash`` per LoRA in prompt order (styles, then acceleration), as the WebUI writes them."""
+        if not self._lora_hashes:
+            loras = (*self.options.styles, self.acceleration)
+            self._lora_hashes = ", ".join(f"{lora.name}: {lora_short_hash(lora.path)}" for lora in loras)
+        return self._lora_hashes
 
     def tagged_styles(self, prompt: str) -> str:
         """The prompt as the WebUI would have it: a ``<lora:NAME:WEIGHT>`` tag per style LoRA not yet named."""
@@ -177,6 +187,7 @@ class ReadyPipeline:
             "Model": self.source.name,
             "Denoising strength": format_weight(job.strength) if job.init_image is not None else None,
             **plan.infotext,
+            "Lora hashes": self.lora_hashes,
             "LCM-LoRA timesteps": ",".join(map(str, visited)),
             "LCM-LoRA steps run": str(len(visited)) if len(visited) != job.steps else None,
             "TCD gamma": format_weight(self.options.tcd_gamma) if self.options.sampler == "tcd" else None,
@@ -233,11 +244,17 @@ def _download(entry: AccelerationLora, options: Options, echo: Echo) -> Path:
                               f"{options.lora_dir} as {entry.local_filename}, or pass --lcm-lora FILE.") from None
 
 
+def device_and_dtype(requested: str | None, cuda_available: bool) -> tuple[str, str]:
+    """CUDA when present, in fp16 (half the memory, and what GPUs run fast); anything else in fp32."""
+    device = requested or ("cuda" if cuda_available else "cpu")
+    return device, "float16" if device.startswith("cuda") else "float32"
+
+
 def _load(source: ModelSource, options: Options) -> Any:
     import torch
 
-    device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = torch.float16 if device.startswith("cuda") else torch.float32
+    device, dtype_name = device_and_dtype(options.device, torch.cuda.is_available())
+    dtype = getattr(torch, dtype_name)
     tokenizers = options.tokenizer_files or hub_tokenizer_files(options.endpoint)
     pipe = load_pipeline(source, dtype, options.config, tokenizers, default_cache_dir())
     return pipe.to(device)

@@ -8,6 +8,7 @@ checking the offsets against the file size catches truncated downloads.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -137,3 +138,23 @@ def detect_file(path: str | os.PathLike[str]) -> Detection:
     if isinstance(result, str):
         raise SafetensorsHeaderError(result)
     return result
+
+
+def lora_short_hash(path: str | os.PathLike[str]) -> str:
+    """The 12-hex-digit LoRA hash the WebUI writes as ``Lora hashes``.
+
+    A1111 1.10 (``extensions-builtin/Lora/network.py`` via ``modules/hashes.py``, kohya's
+    "addnet" hash) takes a ``sshs_model_hash`` from the metadata, else the sha256 of the tensor
+    bytes after the header, so that editing the metadata does not change it.
+    """
+    header = read_header(path)
+    stored = header.metadata.get("sshs_model_hash", "")
+    if stored:
+        return stored[:12]
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        handle.seek(8 + length)
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]

@@ -306,3 +306,12 @@ def test_generate_arguments_are_registered() -> None:
                                  "--sampler", "tcd", "--size", "64x64"])
     assert isinstance(args, argparse.Namespace)
     assert (args.sampler, args.steps, args.cfg, args.lora, args.size) == ("tcd", 4, 1.0, ["s:0.5"], "64x64")
+
+
+def test_gpu_when_present_in_fp16_else_cpu_in_fp32() -> None:
+    from lib_lcm.pipeline import device_and_dtype
+
+    assert device_and_dtype(None, cuda_available=True) == ("cuda", "float16")
+    assert device_and_dtype(None, cuda_available=False) == ("cpu", "float32")
+    assert device_and_dtype("cuda:1", cuda_available=True) == ("cuda:1", "float16")
+    assert device_and_dtype("cpu", cuda_available=True) == ("cpu", "float32")

@@ -108,6 +108,15 @@ def assert_same_image(ours: Image.Image, theirs: Image.Image) -> None:
     assert np.abs(a - b).max() <= 1, np.abs(a - b).max()
 
 
+def _data_sha256(path: Path) -> str:
+    """kohya's "addnet" hash, which A1111 writes for LoRAs: sha256 of what follows the header."""
+    import hashlib
+    import struct
+
+    raw = path.read_bytes()
+    return hashlib.sha256(raw[8 + struct.unpack("<Q", raw[:8])[0]:]).hexdigest()
+
+
 def differs(a: Image.Image, b: Image.Image) -> bool:
     return np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16)).max() > 8
 
@@ -152,6 +161,8 @@ def test_sdxl_and_ssd1b_files_pick_their_own_lora_and_match_diffusers_by_hand(wo
     theirs = by_hand(pipe, 3, num_inference_steps=4, guidance_scale=1.0, height=64, width=64)
     assert_same_image(ours.image, theirs)
     assert parse_parameters(ours.parameters)["LCM-LoRA"] == entry.local_name
+    [img2img] = ready.generate(Job(PROMPT, steps=4, seed=3, init_image=ours.image, strength=0.5))
+    assert img2img.unet_calls == 2 and differs(img2img.image, ours.image)  # the XL img2img pipeline, 2 of 4 steps
 
 
 # ---- generation against the oracle ---------------------------------------------------------------
@@ -180,6 +191,9 @@ def test_cli_txt2img_writes_pngs_whose_infotext_parses_back(world: World, sd1_re
     assert (params["LCM-LoRA"], params["LCM-LoRA weight"], params["LCM-LoRA preset"]) == (
         "lcm-lora-sdv1-5", "1", "LCM-LoRA")
     assert params["LCM-LoRA timesteps"] == "999,759,499,259"  # LCMScheduler's 4 of its 50-step grid
+    lcm_file = world.lora_dir / "lcm-lora-sdv1-5.safetensors"
+    style_hash, lcm_hash = (_data_sha256(p)[:12] for p in (world.style_path, lcm_file))
+    assert params["Lora hashes"] == f"watercolor: {style_hash}, lcm-lora-sdv1-5: {lcm_hash}"
     pipe = oracle(world, "sd1", [(model.lcm, 1.0), (world.style, 0.8)],
                   LCMScheduler.from_config(sd1_ready.pipe.scheduler.config))
     theirs = by_hand(pipe, 42, negative_prompt="blurry", num_inference_steps=4, guidance_scale=1.5, height=64,
