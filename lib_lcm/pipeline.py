@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import lib_lcm
-from lib_lcm import catalog
+from lib_lcm import catalog, infotext
 from lib_lcm.catalog import LCM_LORA, AccelerationLora, normalise_name
 from lib_lcm.lora_fusion import LoraFile, apply_loras, check_lora_file
 from lib_lcm.model_loading import TokenizerSource, default_cache_dir, hub_tokenizer_files, load_pipeline
@@ -183,14 +183,16 @@ class ReadyPipeline:
         prompt = plan.main_prompt
         params: dict[str, object] = {
             "Steps": job.steps, "Sampler": self.sampler_name, "Schedule type": self.entry.scheduler,
-            "CFG scale": format_weight(job.cfg), "Seed": seed, "Size": f"{width}x{height}",
-            "Model": self.source.name,
-            "Denoising strength": format_weight(job.strength) if job.init_image is not None else None,
+            # floats as the WebUI prints them (str of a float: "1.0"), so both texts read alike
+            "CFG scale": float(job.cfg), "Seed": seed, "Size": f"{width}x{height}", "Model": self.source.name,
+            "Denoising strength": float(job.strength) if job.init_image is not None else None,
             **plan.infotext,
             "Lora hashes": self.lora_hashes,
             "LCM-LoRA timesteps": ",".join(map(str, visited)),
             "LCM-LoRA steps run": str(len(visited)) if len(visited) != job.steps else None,
             "TCD gamma": format_weight(self.options.tcd_gamma) if self.options.sampler == "tcd" else None,
+            # diffusers skips the unconditional pass at guidance <= 1, as the extension does at CFG 1
+            infotext.KEY_UNCOND: infotext.UNCOND_SKIPPED if job.cfg <= 1.0 else None,
             "Version": f"lib_lcm {lib_lcm.__version__}",
         }
         return format_parameters(prompt, job.negative_prompt, params)

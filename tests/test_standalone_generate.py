@@ -247,6 +247,8 @@ def test_batch_image_i_is_the_single_image_of_seed_plus_i(sd1_ready: ReadyPipeli
     assert_same_image(batch[1].image, single.image)
     assert parse_parameters(batch[1].parameters)["Seed"] == "101"
     assert batch[0].unet_calls == 4  # CFG 1: one UNet call per step for the whole batch
+    params = parse_parameters(batch[0].parameters)
+    assert (params["CFG scale"], params["LCM-LoRA uncond"]) == ("1.0", "skipped at CFG 1")  # as the WebUI writes
 
 
 def test_steps_and_cfg_out_of_range_are_clamped_and_said(world: World, sd1_ready: ReadyPipeline) -> None:
@@ -254,6 +256,7 @@ def test_steps_and_cfg_out_of_range_are_clamped_and_said(world: World, sd1_ready
     [result] = sd1_ready.generate(Job(PROMPT, negative_prompt="blurry", steps=30, cfg=7.0, seed=1), echo=said.append)
     params = parse_parameters(result.parameters)
     assert (params["Steps"], params["CFG scale"]) == ("8", "2.5")
+    assert "LCM-LoRA uncond" not in params
     assert params["LCM-LoRA clamped"] == "steps 30 to 8; CFG 7 to 2.5"
     assert said == ["Clamped to the LCM-LoRA range: steps 30 to 8; CFG 7 to 2.5."]
     assert result.unet_calls == 8

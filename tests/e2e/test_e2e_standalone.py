@@ -23,10 +23,13 @@ from lib_lcm.safetensors_header import lora_short_hash
 pytest.importorskip("diffusers")
 pytest.importorskip("peft")
 
-PROMPT, NEGATIVE, SEED, SIZE = "a cat in a hat, oil", "blurry", 42, 64
-# Entries of a standalone image that must read back exactly as in the WebUI's own image.
-SHARED = ("Prompt", "Negative prompt", "Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Size",
-          "LCM-LoRA", "LCM-LoRA weight", "LCM-LoRA preset", "LCM-LoRA tag", "LCM-LoRA timesteps", "Lora hashes")
+PROMPT, SEED, SIZE = "a cat in a hat, oil", 42, 64
+# Entries of a standalone image that must read back exactly as in the WebUI's own image ("Size" is split in two
+# by the parser).
+SHARED = ("Prompt", "Negative prompt", "Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Size-1", "Size-2",
+          "LCM-LoRA", "LCM-LoRA weight", "LCM-LoRA preset", "LCM-LoRA tag", "LCM-LoRA timesteps", "LCM-LoRA uncond",
+          "Lora hashes")
+CASES = [("1.0", ""), ("1.5", "blurry")]  # CFG 1: no uncond pass, no negative; CFG 1.5 with one
 
 
 def png_info(api, png: bytes) -> dict:
@@ -42,8 +45,13 @@ def png_with(text: str) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.fixture(params=CASES, ids=["cfg1", "cfg1.5-negative"])
+def case(request: pytest.FixtureRequest) -> tuple[str, str]:
+    return request.param
+
+
 @pytest.fixture
-def standalone_png(lora, tmp_path: Path) -> bytes:
+def standalone_png(lora, case: tuple[str, str], tmp_path: Path) -> bytes:
     """A tiny SD 1.5 single file and the WebUI's own LCM-LoRA file, through the generate command."""
     from safetensors.torch import save_file
     from standalone_support import kohya_lora, tiny_components, write_checkpoint, write_config_dir
@@ -60,22 +68,26 @@ def standalone_png(lora, tmp_path: Path) -> bytes:
     out = tmp_path / "out"
     assert main(["generate", "--checkpoint", str(checkpoint), "--config",
                  str(write_config_dir(components, tmp_path / "config")), "--lora-dir", str(lora_dir),
-                 "--prompt", PROMPT, "--negative", NEGATIVE, "--steps", "4", "--cfg", "1.5", "--seed", str(SEED),
+                 "--prompt", PROMPT, "--negative", case[1], "--steps", "4", "--cfg", case[0], "--seed", str(SEED),
                  "--size", f"{SIZE}x{SIZE}", "--out", str(out)]) == 0
     [png] = out.glob("*.png")
     return png.read_bytes()
 
 
-def test_a_standalone_png_reads_back_like_the_webuis_own(api, model, lora, standalone_png: bytes) -> None:
+def test_a_standalone_png_reads_back_like_the_webuis_own(api, model, lora, case: tuple[str, str],
+                                                        standalone_png: bytes) -> None:
     if model.architecture is not Architecture.SD1:
         pytest.skip("the standalone image is SD 1.5; load an SD 1.5 checkpoint in the WebUI for this comparison")
     if is_forge(api):
         pytest.skip(FORGE_INFOTEXT_API)
-    info = api.generate("txt2img", {"prompt": PROMPT, "negative_prompt": NEGATIVE, "steps": 4, "cfg_scale": 1.5,
+    cfg, negative = float(case[0]), case[1]
+    info = api.generate("txt2img", {"prompt": PROMPT, "negative_prompt": negative, "steps": 4, "cfg_scale": cfg,
                                     "seed": SEED, "width": SIZE, "height": SIZE, "sampler_name": "Euler",
-                                    "alwayson_scripts": {"LCM-LoRA": {"args": [True, 1.0, 4, 1.5]}}})
+                                    "alwayson_scripts": {"LCM-LoRA": {"args": [True, 1.0, 4, cfg]}}})
     webui = png_info(api, png_with(info["infotexts"][0]))
     ours = png_info(api, standalone_png)
+    expected = set(SHARED) - ({"Negative prompt"} if not negative else {"LCM-LoRA uncond"})
+    assert expected <= set(webui) and expected <= set(ours), expected - set(webui) - set(ours)
     differences = {k: (ours.get(k), webui.get(k)) for k in SHARED if k != "Lora hashes" and ours.get(k) != webui.get(k)}
     assert not differences, differences
     assert ours["Model"] == "tiny" and webui["Model"] != "tiny"
