@@ -26,7 +26,7 @@ from lib_lcm.model_loading import TokenizerSource, default_cache_dir, hub_tokeni
 from lib_lcm.model_source import ModelSource, StandaloneError, inspect_checkpoint, require_supported
 from lib_lcm.parameters_text import PNG_KEY, format_parameters
 from lib_lcm.planning import Choice, Plan, Request, make_plan
-from lib_lcm.prompt_tags import add_tag, find_named, format_tag, format_weight
+from lib_lcm.prompt_tags import add_tag, find_lora_tags, find_named, format_tag, format_weight, remove_tags
 from lib_lcm.safetensors_header import lora_short_hash
 from lib_lcm.sampling import DEFAULT_TCD_GAMMA
 
@@ -102,6 +102,7 @@ class ReadyPipeline:
     _lora_hashes: str = ""
 
     def generate(self, job: Job, echo: Echo | None = None) -> list[Generated]:
+        job = self._without_foreign_tags(job, echo or _silent)
         plan = self.plan(job)
         for note in plan_messages(plan):
             (echo or _silent)(note)
@@ -112,6 +113,16 @@ class ReadyPipeline:
         images, visited = self._run(job, seed, width, height)
         return [Generated(image, seed + i, self.parameters(job, plan, seed + i, width, height, visited), len(visited))
                 for i, image in enumerate(images)]
+
+    def _without_foreign_tags(self, job: Job, echo: Echo) -> Job:
+        """diffusers reads no ``<lora:…>`` tags: drop those naming a LoRA that is not loaded, and say so."""
+        loaded = {normalise_name(lora.name) for lora in (*self.options.styles, self.acceleration)}
+        foreign = [tag for tag in find_lora_tags(job.prompt) if normalise_name(tag.name) not in loaded]
+        if not foreign:
+            return job
+        echo(f"Removed {' '.join(tag.text for tag in foreign)} from the prompt: prompt tags load nothing here; "
+             "pass the file with --lora FILE:WEIGHT instead.")
+        return replace(job, prompt=remove_tags(job.prompt, {normalise_name(tag.name) for tag in foreign}))
 
     def plan(self, job: Job) -> Plan:
         """The WebUI extension's plan for this job: clamps, infotext entries, notes."""
@@ -154,7 +165,8 @@ class ReadyPipeline:
 
         pipe = self._pipeline_for(job)
         kwargs: dict[str, Any] = dict(
-            prompt=job.prompt, negative_prompt=job.negative_prompt or None, num_inference_steps=job.steps,
+            prompt=remove_tags(job.prompt, {normalise_name(t.name) for t in find_lora_tags(job.prompt)}),
+            negative_prompt=job.negative_prompt or None, num_inference_steps=job.steps,
             guidance_scale=job.cfg, num_images_per_prompt=job.batch, height=height, width=width,
             generator=[torch.Generator("cpu").manual_seed(seed + i) for i in range(job.batch)])
         if self.options.sampler == "tcd":

@@ -344,3 +344,13 @@ def test_the_matching_lora_is_downloaded_when_missing(world: World, hub: Any, tm
     assert status == 0, err
     assert (lora_dir / entry.local_filename).read_bytes() == (world.lora_dir / entry.local_filename).read_bytes()
     assert "downloading it from latent-consistency/lcm-lora-sdv1-5" in err
+
+
+def test_prompt_tags_of_unloaded_loras_are_removed_and_loaded_ones_kept(sd1_ready: ReadyPipeline) -> None:
+    said: list[str] = []
+    tagged = sd1_ready.generate(Job(f"{PROMPT} <lora:other:0.5> <lora:watercolor:0.8>", steps=2, seed=4),
+                                echo=said.append)[0]
+    plain = sd1_ready.generate(Job(PROMPT, steps=2, seed=4))[0]
+    assert said[0].startswith("Removed <lora:other:0.5> from the prompt")
+    assert parse_parameters(tagged.parameters)["Prompt"] == f"{PROMPT} <lora:watercolor:0.8> <lora:lcm-lora-sdv1-5:1>"
+    assert_same_image(tagged.image, plain.image)  # the model never saw tag text
