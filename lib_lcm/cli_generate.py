@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                       "(default ~/.cache/lcm-lora/Lora; a WebUI's models/Lora works)")
     parser.add_argument("--config", type=Path, help="a diffusers folder of the same architecture, for its configs "
                                                     "and tokenizer (single files; default: shipped configs)")
-    parser.add_argument("--endpoint", help="Hugging Face endpoint (default: HF_ENDPOINT or huggingface.co)")
+    parser.add_argument("--endpoint", help="Hugging Face endpoint for the LoRA and tokenizer downloads (default: "
+                                           "HF_ENDPOINT or huggingface.co; a repo id checkpoint follows HF_ENDPOINT)")
     parser.add_argument("--device", help="cuda, cpu, ... (default: cuda when present)")
     parser.add_argument("--no-fuse", action="store_true", help="keep LoRAs as adapters instead of fusing them")
 
