@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,6 @@ class Fit:
     mismatched: tuple[str, ...] = ()  # "layer: LoRA in->out, model in->out"
     missing: int = 0  # kohya layers the model does not have
     other_names: int = 0  # keys in another naming (sgm, diffusers, peft): left to diffusers to map
-    notes: list[str] = field(default_factory=list)
 
 
 def check_lora_file(lora: LoraFile, architecture: Architecture) -> None:
