@@ -1,4 +1,4 @@
-"""Command line: ``python -m lib_lcm generate|demo|detect|download|ui``."""
+"""Command line: ``python -m lib_lcm generate|demo|toy-train|distill|detect|download|ui``."""
 
 from __future__ import annotations
 
@@ -15,11 +15,22 @@ def _parser() -> argparse.ArgumentParser:
     from lib_lcm.cli_generate import add_arguments
 
     add_arguments(generate)
-    demo = commands.add_parser("demo", help="offline showcase: 4 LCM steps beside a 25-step baseline")
-    demo.add_argument("--out", type=Path, default=Path("lcm-demo-out"), help="folder for lcm-demo.png")
-    demo.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="one image per seed")
-    demo.add_argument("--size", type=int, default=128, help="image size in pixels (multiple of 8)")
-    demo.add_argument("--repeats", type=int, default=3, help="timed passes; the median is reported")
+    demo = commands.add_parser("demo", help="offline showcase: the shipped toy LCM-LoRA against its teacher")
+    demo.add_argument("--out", type=Path, default=Path("lcm-demo-out"), help="folder for the grid PNG")
+    demo.add_argument("--seeds", type=int, nargs="+", help="noise seeds (toy: 0 1; --pipeline: 1 2 3)")
+    demo.add_argument("--count", type=int, default=500, help="toy: images per row and seed")
+    demo.add_argument("--lib-lcm-samplers", action="store_true",
+                      help="toy: LCM and TCD rows with lib_lcm's own samplers instead of diffusers' schedulers")
+    demo.add_argument("--pipeline", action="store_true",
+                      help="instead: time a tiny random SD-shaped pipeline (25 DPM-Solver++ steps vs 4 LCM/TCD)")
+    demo.add_argument("--size", type=int, default=128, help="--pipeline: image size in pixels (multiple of 8)")
+    demo.add_argument("--repeats", type=int, default=3, help="--pipeline: timed passes; the median is reported")
+    toy_train = commands.add_parser("toy-train", help="train the toy autoencoder, judge and teacher (digits)")
+    from lib_lcm.cli_distill import add_distill_arguments, add_toy_train_arguments
+
+    add_toy_train_arguments(toy_train)
+    distill = commands.add_parser("distill", help="latent consistency distillation of an LCM-LoRA (toy teacher)")
+    add_distill_arguments(distill)
     detect = commands.add_parser("detect", help="architecture of .safetensors files, from their headers")
     detect.add_argument("files", type=Path, nargs="+")
     fetch = commands.add_parser("download", help="download official acceleration LoRAs into a Lora folder")
@@ -41,13 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_generate(args)
     if args.command == "demo":
-        if args.size <= 0 or args.size % 8 or args.repeats < 1:
-            print("--size must be a positive multiple of 8 and --repeats at least 1", file=sys.stderr)
-            return 2
-        from lib_lcm import demo
+        return _demo(args)
+    if args.command in ("toy-train", "distill"):
+        from lib_lcm import cli_distill
 
-        demo.main(args.out, args.seeds, args.size, args.repeats)
-        return 0
+        return cli_distill.run_toy_train(args) if args.command == "toy-train" else cli_distill.run_distill(args)
     if args.command == "download":
         from lib_lcm.cli_download import run_downloads
 
@@ -57,6 +66,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return serve_ui(args.dir, args.port, args.endpoint)
     return _detect(args.files)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if args.pipeline:
+        if args.size <= 0 or args.size % 8 or args.repeats < 1:
+            print("--size must be a positive multiple of 8 and --repeats at least 1", file=sys.stderr)
+            return 2
+        from lib_lcm import demo
+
+        demo.main(args.out, args.seeds or [1, 2, 3], args.size, args.repeats)
+        return 0
+    if args.count < 10:
+        print("--count must be at least 10 (one image per digit)", file=sys.stderr)
+        return 2
+    from lib_lcm import toy_demo
+
+    return toy_demo.main(args.out, args.seeds or [0, 1], args.count, args.lib_lcm_samplers)
 
 
 def _detect(files: Sequence[Path]) -> int:
