@@ -20,6 +20,7 @@ Deterministic for a seed (one CPU generator draws everything); resumable from ``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
@@ -47,7 +48,7 @@ class DistillError(ValueError):
 class DistillConfig:
     steps: int = 3000
     batch: int = 64
-    learning_rate: float = 5e-4
+    learning_rate: float = 1e-3
     warmup: int = 100
     rank: int = 16
     alpha: float = 16.0
@@ -73,11 +74,17 @@ class DistillConfig:
 
 
 class Batch(Protocol):
-    """What the distillation needs from a dataset: clean latents and both embeddings."""
+    """What the distillation needs from a dataset: clean latents and both embeddings.
+
+    ``cond_added``/``uncond_added`` are the UNet's ``added_cond_kwargs`` (SDXL: pooled text embeddings
+    and size ids), per sample; None for SD 1.5 and the toy.
+    """
 
     latents: torch.Tensor
     cond: torch.Tensor
     uncond: torch.Tensor
+    cond_added: dict[str, torch.Tensor] | None
+    uncond_added: dict[str, torch.Tensor] | None
 
 
 @dataclass
@@ -85,6 +92,20 @@ class LatentBatch:
     latents: torch.Tensor
     cond: torch.Tensor
     uncond: torch.Tensor
+    cond_added: dict[str, torch.Tensor] | None = None
+    uncond_added: dict[str, torch.Tensor] | None = None
+
+
+def _conditioning(hidden: torch.Tensor, added: dict[str, torch.Tensor] | None) -> dict[str, Any]:
+    return {"encoder_hidden_states": hidden} | ({"added_cond_kwargs": added} if added is not None else {})
+
+
+def _both(batch: Batch) -> dict[str, Any]:
+    """cond and uncond stacked into one call (cond first)."""
+    added = None
+    if batch.cond_added is not None and batch.uncond_added is not None:
+        added = {k: torch.cat([v, batch.uncond_added[k]]) for k, v in batch.cond_added.items()}
+    return _conditioning(torch.cat([batch.cond, batch.uncond]), added)
 
 
 BatchSource = Callable[[int, torch.Generator], Batch]
@@ -193,13 +214,13 @@ def lcd_loss(unet: Any, target_lora: dict[str, torch.Tensor], batch: Batch, draw
     noisy = _per_sample(a_start, latents).sqrt() * latents + (1 - _per_sample(a_start, latents)).sqrt() * \
         draw.noise.to(device)
     with autocast():
-        eps = unet(noisy.to(unet.dtype), start, encoder_hidden_states=batch.cond).sample.float()
+        eps = unet(noisy.to(unet.dtype), start, **_conditioning(batch.cond, batch.cond_added)).sample.float()
     student = consistency(noisy, predicted_x0(eps, noisy, a_start), start, config.timestep_scaling)
     with torch.no_grad():
         x_prev = _teacher_ddim_step(unet, noisy, start, index, batch, draw.w.to(device), solver, autocast)
         with autocast():
             eps_target = torch.func.functional_call(
-                unet, target_lora, (x_prev.to(unet.dtype), end), {"encoder_hidden_states": batch.cond},
+                unet, target_lora, (x_prev.to(unet.dtype), end), _conditioning(batch.cond, batch.cond_added),
                 strict=False).sample.float()
         a_end = solver.alphas_cumprod.to(device)[end]
         target = consistency(x_prev, predicted_x0(eps_target, x_prev, a_end), end, config.timestep_scaling)
@@ -213,8 +234,8 @@ def _teacher_ddim_step(unet: Any, noisy: torch.Tensor, start: torch.Tensor, inde
     unet.disable_adapters()
     try:
         with autocast():
-            both = unet(torch.cat([noisy, noisy]).to(unet.dtype), torch.cat([start, start]),
-                        encoder_hidden_states=torch.cat([batch.cond, batch.uncond])).sample.float()
+            both = unet(torch.cat([noisy, noisy]).to(unet.dtype), torch.cat([start, start]), **_both(batch)).sample
+        both = both.float()
     finally:
         unet.enable_adapters()
     cond_eps, uncond_eps = both.chunk(2)
@@ -270,7 +291,7 @@ def run(run_state: Distillation, data: BatchSource, alphas_cumprod: torch.Tensor
         batch = data(config.batch, run_state.generator)
         draw = Draw.sample(batch, solver, config, run_state.generator)
         loss = lcd_loss(run_state.unet, run_state.ema, batch, draw, solver, config, autocast)
-        _optimizer_step(run_state.optimizer, loss, _warmup(step, config))
+        _optimizer_step(run_state.optimizer, loss, _learning_rate(step, config))
         ema_update(run_state.ema, run_state.lora(), config.ema_decay)
         run_state.step = step + 1
         losses.append(float(loss.detach()))
@@ -364,8 +385,12 @@ def _autocast_for(unet: Any) -> Callable[[], AbstractContextManager[Any]]:
     return nullcontext
 
 
-def _warmup(step: int, config: DistillConfig) -> float:
-    return config.learning_rate * min(1.0, (step + 1) / max(1, config.warmup))
+def _learning_rate(step: int, config: DistillConfig) -> float:
+    """Linear warm-up, then a cosine decay to a tenth of the peak at the last step."""
+    if step < config.warmup:
+        return config.learning_rate * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.learning_rate * (0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
 def _optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, learning_rate: float) -> None:
