@@ -46,14 +46,14 @@ class DistillError(ValueError):
 
 @dataclass(frozen=True)
 class DistillConfig:
-    steps: int = 3000
+    steps: int = 2000
     batch: int = 64
     learning_rate: float = 1e-3
     warmup: int = 100
     rank: int = 16
     alpha: float = 16.0
-    w_min: float = 1.0  # guidance w of the target (1 + w) * cond - w * uncond; CFG scale = 1 + w
-    w_max: float = 3.0
+    w_min: float = 0.5  # guidance w of the target (1 + w) * cond - w * uncond; CFG scale = 1 + w
+    w_max: float = 2.5
     ddim_steps: int = ORIGINAL_STEPS
     ema_decay: float = 0.95
     loss: str = "huber"

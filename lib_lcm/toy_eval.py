@@ -27,7 +27,7 @@ from lib_lcm import toy_digits as toy
 SD15_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
                  "beta_schedule": "scaled_linear", "prediction_type": "epsilon", "steps_offset": 1,
                  "clip_sample": False, "set_alpha_to_one": False}
-TEACHER_CFG = 3.0  # 1 + w at the middle of the distillation's w range [1, 3]
+TEACHER_CFG = 2.5  # 1 + w at the middle of the distillation's w range [0.5, 2.5]
 TCD_GAMMA = 0.3
 
 
@@ -51,6 +51,8 @@ DEMO_ROWS = (
     RowSpec("teacher, 4 DPM-Solver++ steps", "teacher", "dpm", 4, TEACHER_CFG),
     RowSpec("teacher, 2 DDIM steps", "teacher", "ddim", 2, TEACHER_CFG),
     RowSpec("teacher, 2 DPM-Solver++ steps", "teacher", "dpm", 2, TEACHER_CFG),
+    RowSpec("teacher, 1 LCM step, no LoRA", "teacher", "lcm", 1, 1.0),
+    RowSpec("teacher, 2 LCM steps, no LoRA", "teacher", "lcm", 2, 1.0),
     RowSpec("teacher, 4 LCM steps, no LoRA", "teacher", "lcm", 4, 1.0),
     RowSpec("student, 1 LCM step", "student", "lcm", 1, 1.0),
     RowSpec("student, 2 LCM steps", "student", "lcm", 2, 1.0),

@@ -1,4 +1,5 @@
-"""The README's main job, `python -m lib_lcm demo`, at a small size."""
+"""`python -m lib_lcm demo --pipeline`: the random SD-shaped pipeline timing, at a small size (the toy demo,
+the README's main job, is tested in test_toy.py)."""
 import pytest
 from PIL import Image
 
@@ -7,7 +8,8 @@ from lib_lcm.__main__ import main
 
 @pytest.mark.slow
 def test_demo_runs_offline_and_writes_the_table_and_grid(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--seeds", "1", "2", "--size", "64", "--repeats", "1"]) == 0
+    assert main(["demo", "--pipeline", "--out", str(tmp_path), "--seeds", "1", "2", "--size", "64",
+                 "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert "a cat in a hat <lora:lcm-lora-sdv1-5:1>" in out
     baseline = next(line for line in out.splitlines() if line.startswith("DPM-Solver++ baseline"))
@@ -22,7 +24,7 @@ def test_demo_runs_offline_and_writes_the_table_and_grid(tmp_path, capsys):
 
 
 def test_demo_rejects_bad_sizes(capsys):
-    assert main(["demo", "--size", "100"]) == 2
+    assert main(["demo", "--pipeline", "--size", "100"]) == 2
     assert "multiple of 8" in capsys.readouterr().err
 
 

@@ -120,6 +120,8 @@ def models():
 def table(models):
     results = toy_eval.run_table(models, count=COUNT, seeds=SEEDS)
     print("\n" + toy_eval.format_table(results))
+    for row in results:  # the per-seed numbers behind the means
+        print(f"{row[0].spec.label:<34}", "  ".join(f"seed {r.seed}: {r.accuracy:.3f} {r.frechet:6.2f}" for r in row))
     return {results_[0].spec.label: results_ for results_ in results}
 
 
@@ -132,21 +134,23 @@ slow = pytest.mark.slow
 
 @slow
 def test_at_equal_unet_evaluations_the_student_clearly_beats_the_guided_teacher(table):
+    """4 evaluations: 4 student LCM steps at CFG 1 against 2 guided teacher steps (cond + uncond)."""
     student = _row(table, "student, 4 LCM steps")
     for label in ("teacher, 2 DDIM steps", "teacher, 2 DPM-Solver++ steps"):
         teacher = _row(table, label)
         for seed in SEEDS:
-            assert student[seed].frechet < 0.5 * teacher[seed].frechet, (label, seed)
+            assert student[seed].frechet < 0.6 * teacher[seed].frechet, (label, seed)
             assert student[seed].accuracy >= teacher[seed].accuracy, (label, seed)
 
 
 @slow
 def test_four_student_steps_match_fifty_guided_teacher_steps(table):
+    """Mean Fréchet distance over the seeds within 5% (the seed-to-seed spread is of that order)."""
     student, teacher = _row(table, "student, 4 LCM steps"), _row(table, "teacher, 50 DDIM steps")
     mean = lambda row: sum(r.frechet for r in row.values()) / len(row)  # noqa: E731
-    assert mean(student) <= mean(teacher) * 1.1, (mean(student), mean(teacher))
+    assert mean(student) <= 1.05 * mean(teacher), (mean(student), mean(teacher))
     for seed in SEEDS:
-        assert student[seed].accuracy >= teacher[seed].accuracy - 0.02
+        assert student[seed].accuracy >= teacher[seed].accuracy - 0.01
 
 
 @slow
@@ -156,19 +160,24 @@ def test_two_student_steps_draw_the_right_digit(table):
 
 
 @slow
-def test_the_lcm_sampler_without_the_lora_is_clearly_worse(table):
-    ablation, student = _row(table, "teacher, 4 LCM steps, no LoRA"), _row(table, "student, 4 LCM steps")
+@pytest.mark.parametrize(("steps", "factor"), [(1, 2.0), (2, 2.0), (4, 1.25)])
+def test_the_lcm_sampler_without_the_lora_is_clearly_worse(table, steps, factor):
+    """The ablation: the same sampler and steps on the teacher alone. What the student gains is the LoRA's."""
+    plural = "step" if steps == 1 else "steps"
+    ablation = _row(table, f"teacher, {steps} LCM {plural}, no LoRA")
+    student = _row(table, f"student, {steps} LCM {plural}")
     for seed in SEEDS:
-        assert ablation[seed].frechet > 2 * student[seed].frechet, seed
-        assert ablation[seed].accuracy < student[seed].accuracy, seed
+        assert ablation[seed].frechet > factor * student[seed].frechet, seed
+        assert ablation[seed].accuracy <= student[seed].accuracy, seed
 
 
 @slow
-def test_more_teacher_steps_help_the_teacher(table):
-    """The toy is hard enough that few-step solvers visibly degrade."""
+def test_few_step_teacher_solvers_degrade(table):
+    """The toy is hard enough that 2-4 step solvers visibly lose quality (DPM-Solver++ holds up at 4)."""
     for seed in SEEDS:
         fifty = _row(table, "teacher, 50 DDIM steps")[seed].frechet
-        assert _row(table, "teacher, 4 DDIM steps")[seed].frechet > 1.5 * fifty
+        assert _row(table, "teacher, 4 DDIM steps")[seed].frechet > 1.3 * fifty
+        assert _row(table, "teacher, 2 DDIM steps")[seed].frechet > 2 * fifty
         assert _row(table, "teacher, 2 DPM-Solver++ steps")[seed].frechet > 1.5 * fifty
 
 
