@@ -23,10 +23,8 @@ import torch
 
 from lib_lcm import sampling
 from lib_lcm import toy_digits as toy
+from lib_lcm.demo import SD15_SCHEDULE
 
-SD15_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
-                 "beta_schedule": "scaled_linear", "prediction_type": "epsilon", "steps_offset": 1,
-                 "clip_sample": False, "set_alpha_to_one": False}
 TEACHER_CFG = 2.5  # 1 + w at the middle of the distillation's w range [0.5, 2.5]
 TCD_GAMMA = 0.3
 
