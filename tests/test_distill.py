@@ -204,7 +204,7 @@ def test_runs_repeat_exactly_and_resume_bit_for_bit(tmp_path):
 
 
 def test_resume_refuses_a_state_made_with_other_settings(tmp_path):
-    _run(DistillConfig(steps=2, batch=2, rank=2, checkpoint_every=1), out=tmp_path)
+    _run(DistillConfig(steps=2, batch=2, rank=2, w_max=3.0, checkpoint_every=1), out=tmp_path)
     state = distill.start(tiny_unet(), DistillConfig(steps=4, batch=2, rank=2, w_max=5.0))
     with pytest.raises(DistillError, match=r"w_max: 3\.0 there, 5\.0 now"):
         distill.resume(state, DistillConfig(steps=4, batch=2, rank=2, w_max=5.0), tmp_path)
