@@ -105,7 +105,7 @@ def train_teacher(latents: torch.Tensor, labels: torch.Tensor, recipe: TeacherRe
         prediction = teacher.unet(noisy, t, encoder_hidden_states=teacher.labels(label)).sample
         loss = F.mse_loss(prediction, noise)
         _step(optimizer, loss, _cosine(step, recipe.steps, recipe.learning_rate, recipe.warmup))
-        _ema_update(ema.parameters(), teacher.parameters(), min(recipe.ema_decay, (1 + step) / (10 + step)))
+        distill.ema_update(_named(ema), _named(teacher), min(recipe.ema_decay, (1 + step) / (10 + step)))
         _report(echo, "teacher", step, recipe.steps, loss)
     ema.unet.eval().requires_grad_(False)
     ema.labels.eval().requires_grad_(False)
@@ -154,10 +154,9 @@ def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, learning_rate: f
     optimizer.step()
 
 
-@torch.no_grad()
-def _ema_update(target: list[torch.nn.Parameter], online: list[torch.nn.Parameter], decay: float) -> None:
-    for t, o in zip(target, online, strict=True):
-        t.mul_(decay).add_(o.detach(), alpha=1 - decay)
+def _named(teacher: toy.Teacher) -> dict[str, torch.Tensor]:
+    return {f"unet.{k}": v for k, v in teacher.unet.named_parameters()} | {
+        f"labels.{k}": v for k, v in teacher.labels.named_parameters()}
 
 
 def _report(echo: Echo, what: str, step: int, steps: int, loss: torch.Tensor) -> None:
