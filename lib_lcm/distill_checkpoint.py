@@ -66,7 +66,12 @@ def _take(added: dict[str, torch.Tensor] | None, pick: torch.Tensor) -> dict[str
 def prepare(pipe: Any, items: list[tuple[Path, str]], size: int, architecture: Architecture) -> Prepared:
     """Latents (VAE mean times its scaling factor) and prompt embeddings for every image."""
     device = pipe.unet.device
-    latents = torch.cat([_encode_image(pipe.vae, path, size, device) for path, _ in items])
+    dtype = pipe.vae.dtype
+    pipe.vae.to(torch.float32)  # once for the whole dataset, not per image
+    try:
+        latents = torch.cat([_encode_image(pipe.vae, path, size, device) for path, _ in items])
+    finally:
+        pipe.vae.to(dtype)
     latents = latents.to(pipe.unet.dtype)
     captions = [caption for _, caption in items]
     if architecture is Architecture.SD1:
@@ -93,12 +98,7 @@ def _encode_image(vae: Any, path: Path, size: int, device: torch.device) -> torc
     image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
     pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).reshape(size, size, 3)
     pixels = (pixels.permute(2, 0, 1).float() / 127.5 - 1).unsqueeze(0).to(device)
-    dtype = vae.dtype
-    vae.to(torch.float32)
-    try:
-        return vae.encode(pixels).latent_dist.mean * vae.config.scaling_factor
-    finally:
-        vae.to(dtype)
+    return vae.encode(pixels).latent_dist.mean * vae.config.scaling_factor
 
 
 def distill_checkpoint(checkpoint: str, images: Path, out: Path, config: distill.DistillConfig, size: int = 512,

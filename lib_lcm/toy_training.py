@@ -114,7 +114,6 @@ def train_teacher(latents: torch.Tensor, labels: torch.Tensor, recipe: TeacherRe
 
 def train_all(out: Path, recipe: TeacherRecipe | None = None, seed: int = 0, echo: Echo = print) -> None:
     """Autoencoder, classifier and teacher into ``out`` (float16 safetensors, a few MB)."""
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 16)))
     images, labels = toy.real_digits()
     started = time.perf_counter()
     autoencoder = train_autoencoder(images, seed=seed, echo=echo)
