@@ -36,6 +36,16 @@ def wait_value(page, elem_id: str, expected, kind: str = "number", timeout: int 
                            arg=[selector, str(expected)], timeout=timeout)
 
 
+def wait_listening(page, timeout: int = 60_000) -> None:
+    """Wait until lcm_lora.js has bound its listeners in both tabs (it does so from onUiLoaded).
+
+    Ticking the accordion before that goes unheard, so a test that ticks first must wait for it.
+    """
+    for tab in ("txt2img", "img2img"):
+        page.wait_for_selector(f'#script_{tab}_lcmlora_enabled-checkbox input[data-lcm-lora-bound="1"]',
+                               state="attached", timeout=timeout)
+
+
 def pick(page, elem_id: str, option: str) -> None:
     """Choose a dropdown option the way a user does: open the list, click the entry."""
     page.locator(f"#{elem_id} input").first.click()

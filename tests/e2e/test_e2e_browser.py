@@ -6,7 +6,7 @@ Needs WEBUI_URL (see conftest.py), the `playwright` package and a Chromium binar
 from __future__ import annotations
 
 import pytest
-from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, choice, number, pick, wait_value
+from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, choice, number, pick, wait_listening, wait_value
 from e2e_support import WEBUI_URL
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -28,6 +28,7 @@ def page(browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(WEBUI_URL, wait_until="domcontentloaded")
     page.wait_for_selector("#txt2img_prompt textarea", timeout=120_000)
+    wait_listening(page)
     yield page
     page.close()
 
@@ -160,6 +161,7 @@ def test_a_preset_picked_in_the_page_drives_the_generation(page, api, model, lor
     with lora_file(api, entry.local_name, model.architecture):
         page.reload()
         page.wait_for_selector("#txt2img_prompt textarea", timeout=120_000)
+        wait_listening(page)
         page.fill("#txt2img_prompt textarea", "a cat")
         for elem_id in ("txt2img_width", "txt2img_height"):
             set_slider(page, elem_id, 64)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from browser_page import build_page, page_scripts
-from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, choice, free_port, number, pick, wait_value
+from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, choice, free_port, number, pick, wait_listening, wait_value
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM), pytest.mark.slow]
@@ -35,6 +35,7 @@ def open_page(browser, webui, forge=False):
     page.add_init_script(page_scripts())
     page.goto(f"http://127.0.0.1:{port}")
     page.wait_for_selector("#script_txt2img_lcmlora_hint .lcm-lora-presets", state="attached", timeout=60_000)
+    wait_listening(page)
     page.app = app
     return page
 
