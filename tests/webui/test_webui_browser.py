@@ -7,7 +7,17 @@ from __future__ import annotations
 
 import pytest
 from browser_page import build_page, page_scripts
-from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, choice, free_port, number, pick, wait_listening, wait_value
+from browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    NO_CHROMIUM,
+    choice,
+    free_port,
+    number,
+    pick,
+    wait_listening,
+    wait_value,
+)
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM), pytest.mark.slow]
