@@ -148,10 +148,13 @@ def test_at_equal_unet_evaluations_the_student_clearly_beats_the_guided_teacher(
 
 @slow
 def test_four_student_steps_match_fifty_guided_teacher_steps(table):
-    """Mean Fréchet distance over the seeds within 5% (the seed-to-seed spread is of that order)."""
+    """At least as good on the mean Fréchet distance over the seeds; per seed within 5% (the seed-to-seed
+    spread is of that order: measured 29.00 against 33.40 and 33.23 against 33.12)."""
     student, teacher = _row(table, "student, 4 LCM steps"), _row(table, "teacher, 50 DDIM steps")
     mean = lambda row: sum(r.frechet for r in row.values()) / len(row)  # noqa: E731
-    assert mean(student) <= 1.05 * mean(teacher), (mean(student), mean(teacher))
+    assert mean(student) <= mean(teacher), (mean(student), mean(teacher))
+    for seed in SEEDS:
+        assert student[seed].frechet <= 1.05 * teacher[seed].frechet, seed
     for seed in SEEDS:
         assert student[seed].accuracy >= teacher[seed].accuracy - 0.01
 
