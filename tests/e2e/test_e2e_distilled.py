@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,12 @@ SETTING = {Architecture.SD1: "lcm_lora_file_sd1", Architecture.SDXL: "lcm_lora_f
 CAPTIONS = ("a red apple on a table", "a blue car in the rain")
 PROMPT, SEED = "a red apple on a table", 7
 WEBUI_LOG = os.environ.get("WEBUI_LOG")
-LOG_START: dict[str, int] = {}  # where the log stood before the WebUI first saw the file
+
+
+@dataclass(frozen=True)
+class Distilled:
+    path: Path
+    log_start: int  # the WebUI log's size before the file appeared (0 without WEBUI_LOG)
 
 
 def decode(image_b64: str) -> np.ndarray:
@@ -68,7 +74,7 @@ def run_distill(checkpoint: str, images: Path, out: Path) -> subprocess.Complete
 
 
 @pytest.fixture(scope="module")
-def distilled(api, model, tmp_path_factory) -> Path:
+def distilled(api, model, tmp_path_factory):
     if not LORA_DIR:
         pytest.skip("set WEBUI_LORA_DIR to let the suite put the distilled LoRA where the WebUI finds it")
     if not Path(model.filename).is_file():
@@ -85,11 +91,10 @@ def distilled(api, model, tmp_path_factory) -> Path:
     result = run_distill(model.filename, work / "images", work / "out")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     [made] = (work / "out").glob("lcm-lora-*-distilled.safetensors")
-    if WEBUI_LOG:
-        LOG_START["offset"] = Path(WEBUI_LOG).stat().st_size
+    log_start = Path(WEBUI_LOG).stat().st_size if WEBUI_LOG else 0
     shutil.copyfile(made, target)
     api.post("/sdapi/v1/refresh-loras")
-    yield target
+    yield Distilled(target, log_start)
     target.unlink(missing_ok=True)
     api.post("/sdapi/v1/refresh-loras")
 
@@ -101,9 +106,9 @@ def accordion_request(architecture: Architecture, prompt: str = PROMPT) -> dict:
 
 
 def test_the_distilled_file_has_the_official_names_and_reads_as_a_lora_of_the_checkpoint(api, model, distilled):
-    header = read_header(distilled)
+    header = read_header(distilled.path)
     assert set(header.tensors) == set(tensors_of(LAYOUTS[model.architecture]))
-    detection = detect_file(distilled)
+    detection = detect_file(distilled.path)
     assert (detection.kind, detection.architecture) == ("lora", model.architecture)
     assert NAME in {item["name"] for item in api.get("/sdapi/v1/loras")}
 
@@ -134,17 +139,18 @@ def unplaced(log: Path, start: int, name: str) -> list[str]:
 
 
 def test_the_webui_placed_every_key(api, model, distilled):
-    """Runs after the generations above: the WebUI logs unplaced keys when it first loads the file."""
+    """The WebUI logs unplaced keys when it first loads the file: everything logged since it appeared."""
     if not WEBUI_LOG:
         pytest.skip("set WEBUI_LOG to the WebUI's log file (written at DEBUG level) to check its key matching")
     log = Path(WEBUI_LOG)
     assert b" DEBUG " in log.read_bytes(), "the log has no DEBUG lines, so it cannot show unplaced keys; " \
         "start the WebUI with --loglevel DEBUG"
-    assert NAME.encode() in log.read_bytes()[LOG_START["offset"]:], "the log does not show the WebUI using the file"
-    assert not unplaced(log, LOG_START["offset"], NAME)
+    api.generate("txt2img", accordion_request(model.architecture))  # loads it, unless a test above did
+    assert NAME.encode() in log.read_bytes()[distilled.log_start:], "the log does not show the WebUI using the file"
+    assert not unplaced(log, distilled.log_start, NAME)
     # The control: the same file plus one key no module has is reported, so the check above can fail.
-    control = distilled.with_name(f"{NAME}-control.safetensors")
-    tensors = load_file(distilled)
+    control = distilled.path.with_name(f"{NAME}-control.safetensors")
+    tensors = load_file(distilled.path)
     module = next(k for k in tensors if k.endswith(".alpha")).removesuffix(".alpha")
     for part in ("alpha", "lora_down.weight", "lora_up.weight"):
         tensors[f"lora_unet_no_such_module.{part}"] = tensors[f"{module}.{part}"].clone()
