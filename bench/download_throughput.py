@@ -1,4 +1,4 @@
-"""Download throughput of lib_lcm.download against a raw HTTP read of the same file, side by side.
+"""Download throughput of lib_lcm.downloads.transfer against a raw HTTP read of the same file, side by side.
 
 Both read from the same local server (tests/hub_server.py on 127.0.0.1, in its own process) serving
 a file of the SDXL LCM-LoRA's exact size and layout. "raw" streams the CDN URL with requests into a
@@ -29,8 +29,8 @@ import requests  # noqa: E402
 from helpers import write_layout  # noqa: E402
 from hub_server import FakeHub  # noqa: E402
 
-from lib_lcm import catalog  # noqa: E402
-from lib_lcm.download import download  # noqa: E402
+from lib_lcm.downloads.transfer import download  # noqa: E402
+from lib_lcm.rules import catalog  # noqa: E402
 
 ENTRY = {"lcm-lora-sdv1-5": "sd15", "lcm-lora-sdxl": "sdxl", "lcm-lora-ssd-1b": "ssd-1b"}
 

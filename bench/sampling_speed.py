@@ -1,8 +1,8 @@
 """Sampling speed, side by side in one run: our LCM vs the WebUI's, and 4 LCM steps vs 25 Euler a.
 
-Part 1, always: a tiny SD-shaped UNet on the CPU (lib_lcm.demo's, random weights), driven the way
+Part 1, always: a tiny SD-shaped UNet on the CPU (lib_lcm.standalone.speed_demo's, random weights), driven the way
 the WebUI drives it (a k-diffusion denoiser with classifier-free guidance on one cond+uncond batch):
-- "ours CFG 1": lib_lcm.sampling.sample_lcm, unconditional pass skipped (what the extension does);
+- "ours CFG 1": lib_lcm.sampling.schedule.sample_lcm, unconditional pass skipped (what the extension does);
 - "WebUI LCM CFG 1": the WebUI's LCM algorithm (modules/sd_samplers_lcm.py: 50-step grid denoiser
   with the boundary scalings inside), computing cond and uncond as A1111's CFGDenoiser does;
 - the same two at CFG 1.5 (both compute both passes: the goal is no overhead);
@@ -37,8 +37,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
 
-from lib_lcm.demo import build_pipeline  # noqa: E402
-from lib_lcm.sampling import NoiseSchedule, boundary_scalings, lcm_timesteps, sample_lcm  # noqa: E402
+from lib_lcm.sampling.schedule import NoiseSchedule, boundary_scalings, lcm_timesteps, sample_lcm  # noqa: E402
+from lib_lcm.standalone.speed_demo import build_pipeline  # noqa: E402
 
 GOALS = {"cfg1": ("<=", 0.50), "cfg15": ("<=", 1.02), "euler": (">=", 12.0), "own": ("<=", 0.50)}
 
@@ -216,9 +216,9 @@ def restore_skip_early_cond(api: object, value: float) -> None:
 def ensure_lora(api: object) -> str:
     from e2e_support import LAYOUTS, write_random_lora
 
-    from lib_lcm import catalog
-    from lib_lcm.architecture import Architecture
-    from lib_lcm.safetensors_header import detect_file
+    from lib_lcm.lora_files.header import detect_file
+    from lib_lcm.rules import catalog
+    from lib_lcm.rules.architecture import Architecture
 
     current = api.get("/sdapi/v1/options")["sd_model_checkpoint"]
     models = api.get("/sdapi/v1/sd-models")

@@ -2,7 +2,7 @@
 
 Both runs use the same pipeline, built the way ``python -m lib_lcm generate`` builds it: a tiny
 SD 1.5-shaped checkpoint written in the original single-file layout (random weights, the test
-suite's writer), loaded with ``lib_lcm.pipeline.build_pipeline``, and the LCM-LoRA fused. The
+suite's writer), loaded with ``lib_lcm.standalone.pipeline.build_pipeline``, and the LCM-LoRA fused. The
 baseline swaps in DPMSolverMultistepScheduler (dpmsolver++) on that same pipeline. The runs are
 interleaved and each reports the median of ``--repeats`` passes. The output gives UNet calls,
 UNet evaluations (latents through the UNet: x2 with CFG) and the wall-time ratio.
@@ -28,7 +28,7 @@ import torch  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 from standalone_support import kohya_lora, tiny_components, write_checkpoint, write_config_dir  # noqa: E402
 
-from lib_lcm.pipeline import Job, Options, VisitedTimesteps, build_pipeline  # noqa: E402
+from lib_lcm.standalone.pipeline import Job, Options, VisitedTimesteps, build_pipeline  # noqa: E402
 
 
 def main() -> None:

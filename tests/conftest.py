@@ -15,7 +15,7 @@ for path in (ROOT, TESTS):
 from helpers import catalog_bytes, write_layout  # noqa: E402
 from hub_server import FakeHub  # noqa: E402
 
-from lib_lcm import catalog  # noqa: E402
+from lib_lcm.rules import catalog  # noqa: E402
 
 
 @pytest.fixture

@@ -67,7 +67,7 @@ LAYOUT_BY_ARCHITECTURE = {"sd1": "lcm-lora-sdv1-5", "sdxl": "lcm-lora-sdxl", "ss
 
 
 def catalog_layout(key: str) -> str:
-    from lib_lcm import catalog
+    from lib_lcm.rules import catalog
 
     return LAYOUT_BY_ARCHITECTURE[catalog.by_key(key).architecture.value]
 

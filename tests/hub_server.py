@@ -218,7 +218,7 @@ def main() -> None:
     sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
     from helpers import catalog_bytes
 
-    from lib_lcm import catalog
+    from lib_lcm.rules import catalog
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=8765)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from diffusers import LCMScheduler, TCDScheduler, UNet2DConditionModel
 
-from lib_lcm.sampling import NoiseSchedule
+from lib_lcm.sampling.schedule import NoiseSchedule
 
 SD15_BETAS = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
 LATENT = (2, 4, 8, 8)  # two images, so a batch mix-up cannot hide

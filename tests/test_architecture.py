@@ -3,7 +3,8 @@ import re
 import pytest
 from helpers import tensors_of, write_layout, write_sparse_safetensors
 
-from lib_lcm.architecture import (
+from lib_lcm.lora_files.header import read_header
+from lib_lcm.rules.architecture import (
     Architecture,
     ModelFlags,
     TensorInfo,
@@ -11,7 +12,6 @@ from lib_lcm.architecture import (
     detect_architecture,
     unsupported_reason,
 )
-from lib_lcm.safetensors_header import read_header
 
 A = Architecture
 

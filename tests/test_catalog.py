@@ -1,7 +1,7 @@
 import re
 
-from lib_lcm import catalog
-from lib_lcm.architecture import Architecture
+from lib_lcm.rules import catalog
+from lib_lcm.rules.architecture import Architecture
 
 # Samplers and schedule labels that exist in A1111 1.10.1 and Forge (modules/sd_samplers_lcm.py,
 # modules/sd_samplers_kdiffusion.py, modules/sd_schedulers.py), plus the TCD sampler we register.

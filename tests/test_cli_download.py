@@ -6,7 +6,7 @@ import sys
 import pytest
 from helpers import ROOT
 
-from lib_lcm import catalog
+from lib_lcm.rules import catalog
 
 
 def cli(*args, env=None):

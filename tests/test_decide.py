@@ -1,9 +1,10 @@
 import pytest
 
-from lib_lcm.architecture import Architecture
-from lib_lcm.decide import Skip, decide, status
-from lib_lcm.planning import Bounds, Choice, Plan, Request
-from lib_lcm.settings import Settings
+from lib_lcm.accordion.decision import Skip, decide, status
+from lib_lcm.rules.architecture import Architecture
+from lib_lcm.rules.choice import Bounds, Choice
+from lib_lcm.rules.planning import Plan, Request
+from lib_lcm.rules.settings import Settings
 
 REQUEST = Request(prompts=("a cat",), main_prompt="a cat", steps=20, cfg_scale=7.0)
 ON = Choice(True, 1.0, 4, 1.0)
@@ -40,7 +41,7 @@ def test_status_line(lora_dir, official_loras):
 def preset_file(lora_dir, key: str):
     from helpers import catalog_layout, write_layout
 
-    from lib_lcm import catalog
+    from lib_lcm.rules import catalog
 
     return write_layout(lora_dir / catalog.by_key(key).local_filename, catalog_layout(key))
 

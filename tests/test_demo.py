@@ -3,7 +3,7 @@ the README's main job, is tested in test_toy.py)."""
 import pytest
 from PIL import Image
 
-from lib_lcm.__main__ import main
+from lib_lcm.cli.main import main
 
 
 @pytest.mark.slow

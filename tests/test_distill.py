@@ -1,4 +1,4 @@
-"""Latent consistency distillation (lib_lcm.distill): each piece of the loss against hand-computed
+"""Latent consistency distillation (lib_lcm.training.distill): each piece of the loss against hand-computed
 values and diffusers' DDIMScheduler, the saved layout against the published LCM-LoRA files, and short
 runs that lower the loss, repeat exactly and resume bit for bit."""
 
@@ -9,12 +9,14 @@ import math
 import pytest
 import torch
 from diffusers import DDIMScheduler, UNet2DConditionModel
-from helpers import ROOT, layout
+from helpers import layout
 from safetensors import safe_open
 from sampling_support import ALPHAS_CUMPROD, tiny_unet
 
-from lib_lcm import distill, sampling
-from lib_lcm.distill import DDIMSolver, DistillConfig, DistillError, LatentBatch
+from lib_lcm.sampling import schedule as sampling
+from lib_lcm.standalone.model_loading import CONFIGS
+from lib_lcm.training import distill
+from lib_lcm.training.distill import DDIMSolver, DistillConfig, DistillError, LatentBatch
 
 SOLVER = DDIMSolver.build(ALPHAS_CUMPROD)
 
@@ -111,7 +113,7 @@ def test_lora_of_a_real_unet_has_exactly_the_published_keys_and_shapes(config, l
     """Distilling SD 1.5 or SDXL at rank 64 would save the published files' tensors, name for name."""
     from peft import LoraConfig
 
-    unet_config = UNet2DConditionModel.load_config(ROOT / "lib_lcm" / "model_configs" / config / "unet")
+    unet_config = UNet2DConditionModel.load_config(CONFIGS / config / "unet")
     with torch.device("meta"):
         unet = UNet2DConditionModel.from_config(unet_config)
         unet.add_adapter(LoraConfig(r=64, lora_alpha=8, target_modules=list(distill.LCM_LORA_TARGETS)))

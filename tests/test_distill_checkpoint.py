@@ -17,13 +17,13 @@ from PIL import Image
 from safetensors.torch import load_file
 from standalone_support import tiny_components, write_checkpoint, write_config_dir
 
-from lib_lcm import distill
-from lib_lcm.__main__ import main
-from lib_lcm.architecture import Architecture
-from lib_lcm.distill_checkpoint import captioned_images, prepare
-from lib_lcm.lora_fusion import LoraFile, apply_loras, fit, layer_sizes
-from lib_lcm.model_loading import load_pipeline
-from lib_lcm.model_source import inspect_checkpoint
+from lib_lcm.cli.main import main
+from lib_lcm.rules.architecture import Architecture
+from lib_lcm.standalone.lora_fusion import LoraFile, apply_loras, fit, layer_sizes
+from lib_lcm.standalone.model_loading import load_pipeline
+from lib_lcm.standalone.model_source import inspect_checkpoint
+from lib_lcm.training import distill
+from lib_lcm.training.checkpoint import captioned_images, prepare
 
 pytestmark = pytest.mark.slow
 ARCHITECTURES = {"sd1": Architecture.SD1, "sdxl": Architecture.SDXL}

@@ -1,4 +1,4 @@
-"""lib_lcm.download against a real HTTP server on 127.0.0.1 speaking the hub's resolve protocol."""
+"""lib_lcm.downloads.transfer against a real HTTP server on 127.0.0.1 speaking the hub's resolve protocol."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,8 +14,7 @@ import huggingface_hub
 import pytest
 from helpers import catalog_bytes, tiny_lora_bytes
 
-from lib_lcm import catalog
-from lib_lcm.download import (
+from lib_lcm.downloads.transfer import (
     CHECKSUMS_FILE,
     WORK_DIR,
     DownloadError,
@@ -24,6 +23,7 @@ from lib_lcm.download import (
     read_checksums,
     validate_file_name,
 )
+from lib_lcm.rules import catalog
 
 # huggingface_hub < 0.20 reads the body in a fixed 10 MiB chunk (nothing to tune), so what a cut or a
 # cancel keeps of these small test files is coarser there.
@@ -396,7 +396,7 @@ def test_our_bookkeeping_stays_in_one_hidden_folder(hub, lora_dir):
 
 def test_bytes_written_around_our_sink_are_still_verified(hub, lora_dir, official, monkeypatch):
     """With HF_HUB_ENABLE_HF_TRANSFER, http_get lets hf_transfer write the file by name, bypassing write()."""
-    import lib_lcm.download as module
+    import lib_lcm.downloads.transfer as module
 
     def like_hf_transfer(content):
         def stream(remote, sink, token):

@@ -8,12 +8,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from helpers import write_layout
 
-from lib_lcm import catalog
-from lib_lcm.architecture import Architecture
-from lib_lcm.download_api import register_routes
-from lib_lcm.download_jobs import Jobs
-from lib_lcm.download_service import DownloadService
-from lib_lcm.downloads_ui import _view, render_row, safe_report
+from lib_lcm.downloads.http_api import register_routes
+from lib_lcm.downloads.jobs import Jobs
+from lib_lcm.downloads.service import DownloadService
+from lib_lcm.downloads.tab import _view, render_row, safe_report
+from lib_lcm.rules import catalog
+from lib_lcm.rules.architecture import Architecture
 
 
 @pytest.fixture

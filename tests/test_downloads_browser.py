@@ -13,7 +13,7 @@ from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, free_port
 from helpers import ROOT, tiny_lora_bytes
 from hub_server import FakeHub
 
-from lib_lcm import catalog
+from lib_lcm.rules import catalog
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)

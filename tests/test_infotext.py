@@ -1,4 +1,4 @@
-from lib_lcm import infotext
+from lib_lcm.rules import infotext
 
 
 def test_strip_removes_only_the_tag_we_added():

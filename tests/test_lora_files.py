@@ -2,10 +2,10 @@ import os
 
 from helpers import write_layout
 
-from lib_lcm import catalog
-from lib_lcm.architecture import Architecture
-from lib_lcm.lora_files import candidate_names, find_acceleration_lora
-from lib_lcm.settings import Settings
+from lib_lcm.lora_files.finding import candidate_names, find_acceleration_lora
+from lib_lcm.rules import catalog
+from lib_lcm.rules.architecture import Architecture
+from lib_lcm.rules.settings import Settings
 
 SD15 = catalog.for_architecture(Architecture.SD1)
 SDXL = catalog.for_architecture(Architecture.SDXL)

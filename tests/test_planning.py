@@ -4,10 +4,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib_lcm import catalog, infotext
-from lib_lcm.architecture import Architecture
-from lib_lcm.planning import Bounds, Choice, Request, clamp_cfg, clamp_steps, img2img_steps_run, make_plan
-from lib_lcm.prompt_tags import find_named
+from lib_lcm.rules import catalog, infotext
+from lib_lcm.rules.architecture import Architecture
+from lib_lcm.rules.choice import Bounds, Choice, clamp_cfg, clamp_steps
+from lib_lcm.rules.planning import Request, img2img_steps_run, make_plan
+from lib_lcm.rules.prompt_tags import find_named
 
 SD15 = catalog.for_architecture(Architecture.SD1)
 NAME = "lcm-lora-sdv1-5"

@@ -1,8 +1,8 @@
 import json
 
-from lib_lcm import catalog
-from lib_lcm.planning import Bounds
-from lib_lcm.presets import page_json, preset_table, slider_maxima, style_hint
+from lib_lcm.accordion.presets import page_json, preset_table, slider_maxima, style_hint
+from lib_lcm.rules import catalog
+from lib_lcm.rules.choice import Bounds
 
 
 def test_the_page_gets_every_preset_with_the_ranges_the_generation_clamps_to():

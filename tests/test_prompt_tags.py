@@ -1,6 +1,6 @@
 import pytest
 
-from lib_lcm.prompt_tags import add_tag, find_lora_tags, find_named, format_tag, format_weight, remove_tags
+from lib_lcm.rules.prompt_tags import add_tag, find_lora_tags, find_named, format_tag, format_weight, remove_tags
 
 
 def test_find_tags_with_weights():

@@ -7,8 +7,8 @@ import torch
 from helpers import write_layout
 from safetensors.torch import save_file
 
-from lib_lcm.architecture import Architecture
-from lib_lcm.safetensors_header import SafetensorsHeaderError, detect_file, read_header
+from lib_lcm.lora_files.header import SafetensorsHeaderError, detect_file, read_header
+from lib_lcm.rules.architecture import Architecture
 
 
 def raw_file(path, header: bytes, data: bytes = b"") -> str:

@@ -1,4 +1,4 @@
-"""lib_lcm.sampling without a UNet: schedules, scalings, errors, and golden numbers in diffusers' style.
+"""lib_lcm.sampling.schedule without a UNet: schedules, scalings, errors, and golden numbers in diffusers' style.
 
 Every expected value below was printed by diffusers 0.35.2 (LCMScheduler / TCDScheduler; the fake
 epsilon model below stepped from the same start with ``torch.Generator().manual_seed(0)``);
@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lib_lcm.sampling import (
-    DMD2_TIMESTEPS,
+from lib_lcm.rules import catalog
+from lib_lcm.sampling.schedule import (
     NoiseSchedule,
     ScheduleError,
     boundary_scalings,
@@ -24,6 +24,8 @@ from lib_lcm.sampling import (
 )
 
 SCHEDULE = NoiseSchedule.scaled_linear()
+
+DMD2 = catalog.by_key("dmd2-sdxl")
 
 
 def fake_eps(x_vp: torch.Tensor, t: int) -> torch.Tensor:
@@ -88,7 +90,7 @@ def test_25_and_50_steps_use_the_whole_grid():
     (lambda: explicit_timesteps([999, 999, 10]), "strictly descending"),
     (lambda: explicit_timesteps([1000, 10]), "0..999"),
     (lambda: explicit_timesteps([]), "at least one"),
-    (lambda: explicit_timesteps(DMD2_TIMESTEPS, 0.2), "at least 0.25"),
+    (lambda: explicit_timesteps(DMD2.timesteps, 0.2), "at least 0.25"),
 ])
 def test_errors_say_what_to_change(call, message):
     with pytest.raises(ScheduleError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
@@ -96,9 +98,9 @@ def test_errors_say_what_to_change(call, message):
 
 
 def test_explicit_timesteps_keep_the_tail_for_img2img():
-    assert explicit_timesteps(DMD2_TIMESTEPS) == DMD2_TIMESTEPS
-    assert explicit_timesteps(DMD2_TIMESTEPS, 0.5) == (499, 249)
-    assert explicit_timesteps(DMD2_TIMESTEPS, 0.6) == (499, 249)
+    assert explicit_timesteps(DMD2.timesteps) == DMD2.timesteps
+    assert explicit_timesteps(DMD2.timesteps, 0.5) == (499, 249)
+    assert explicit_timesteps(DMD2.timesteps, 0.6) == (499, 249)
 
 
 @pytest.mark.parametrize(("steps", "strength", "expected"), [(4, 1.0, 4), (8, 0.1, 5), (4, 0.01, 1), (4, 0.0, 1)])

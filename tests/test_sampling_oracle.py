@@ -21,10 +21,13 @@ from sampling_support import (
     tiny_unet,
 )
 
-from lib_lcm.sampling import DMD2_TIMESTEPS, explicit_timesteps, lcm_timesteps, sample_lcm, sample_tcd
+from lib_lcm.rules import catalog
+from lib_lcm.sampling.schedule import explicit_timesteps, lcm_timesteps, sample_lcm, sample_tcd
 
 pytestmark = pytest.mark.slow
 TOLERANCE = 1e-5
+
+DMD2 = catalog.by_key("dmd2-sdxl")
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +127,9 @@ def test_tcd_img2img_matches_diffusers(unet):
 @pytest.mark.parametrize("sampler", ["lcm", "tcd"])
 def test_dmd2_explicit_timesteps_match_diffusers(unet, sampler):
     scheduler = lcm_scheduler() if sampler == "lcm" else tcd_scheduler()
-    scheduler.set_timesteps(timesteps=list(DMD2_TIMESTEPS))
+    scheduler.set_timesteps(timesteps=list(DMD2.timesteps))
     function, kwargs = (sample_lcm, {}) if sampler == "lcm" else (sample_tcd, {"gamma": 0.3})
-    reference, ours, visited = _txt2img_pair(scheduler, unet, function, explicit_timesteps(DMD2_TIMESTEPS), **kwargs)
+    reference, ours, visited = _txt2img_pair(scheduler, unet, function, explicit_timesteps(DMD2.timesteps), **kwargs)
     assert visited == [999, 749, 499, 249]
     _assert_close(reference, ours)
 

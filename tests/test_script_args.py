@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lib_lcm.planning import Choice
-from lib_lcm.script_args import parse_script_args
+from lib_lcm.accordion.script_args import parse_script_args
+from lib_lcm.rules.choice import Choice
 
 DEFAULTS = Choice(enabled=False, weight=1.0, steps=4, cfg=1.0)
 

@@ -1,6 +1,6 @@
-from lib_lcm.architecture import Architecture
-from lib_lcm.planning import Bounds, Choice
-from lib_lcm.settings import SECTION, SETTINGS, Settings, read_settings
+from lib_lcm.rules.architecture import Architecture
+from lib_lcm.rules.choice import Bounds, Choice
+from lib_lcm.rules.settings import SECTION, SETTINGS, Settings, read_settings
 
 
 def lookup_from(values):
@@ -40,12 +40,6 @@ def test_user_bounds_and_file_names():
     assert settings.bounds.min_steps == 3 and settings.bounds.max_steps == 10
     assert settings.file_name_for(Architecture.SDXL) == "my-lcm-xl.safetensors"
     assert settings.file_name_for(Architecture.SD1) == ""
-
-
-def test_tcd_gamma_default_is_the_samplers():
-    from lib_lcm import sampling, settings
-
-    assert settings.DEFAULT_TCD_GAMMA == sampling.DEFAULT_TCD_GAMMA
 
 
 def test_sampling_settings_are_read_and_bounded():

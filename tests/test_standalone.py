@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from helpers import tensors_of, write_layout, write_sparse_safetensors
 
-from lib_lcm.architecture import Architecture
-from lib_lcm.cli_generate import parse_lora, parse_size
-from lib_lcm.lora_fusion import Fit, LoraFile, check_lora_file, fit, judge
-from lib_lcm.model_loading import CONFIGS, bundled_config_dir, hub_tokenizer_files
-from lib_lcm.model_source import (
+from lib_lcm.cli.generate import parse_lora, parse_size
+from lib_lcm.rules.architecture import Architecture
+from lib_lcm.rules.parameters_text import format_parameters, parse_parameters, quote
+from lib_lcm.standalone.lora_fusion import Fit, LoraFile, check_lora_file, fit, judge
+from lib_lcm.standalone.model_loading import CONFIGS, bundled_config_dir, hub_tokenizer_files
+from lib_lcm.standalone.model_source import (
     FOLDER,
     SINGLE_FILE,
     StandaloneError,
@@ -21,7 +22,6 @@ from lib_lcm.model_source import (
     inspect_checkpoint,
     require_supported,
 )
-from lib_lcm.parameters_text import format_parameters, parse_parameters, quote
 
 
 @pytest.fixture
@@ -300,7 +300,7 @@ def test_fit_counts_matching_missing_and_mismatched_layers() -> None:
 
 
 def test_generate_arguments_are_registered() -> None:
-    from lib_lcm.__main__ import _parser
+    from lib_lcm.cli.main import _parser
 
     args = _parser().parse_args(["generate", "--checkpoint", "m.safetensors", "--prompt", "p", "--lora", "s:0.5",
                                  "--sampler", "tcd", "--size", "64x64"])
@@ -309,7 +309,7 @@ def test_generate_arguments_are_registered() -> None:
 
 
 def test_gpu_when_present_in_fp16_else_cpu_in_fp32() -> None:
-    from lib_lcm.pipeline import device_and_dtype
+    from lib_lcm.standalone.pipeline import device_and_dtype
 
     assert device_and_dtype(None, cuda_available=True) == ("cuda", "float16")
     assert device_and_dtype(None, cuda_available=False) == ("cpu", "float32")

@@ -28,12 +28,12 @@ from standalone_support import (
     write_tokenizer,
 )
 
-from lib_lcm import catalog
-from lib_lcm.__main__ import main
-from lib_lcm.architecture import Architecture
-from lib_lcm.lora_fusion import LoraFile
-from lib_lcm.parameters_text import PNG_KEY, parse_parameters
-from lib_lcm.pipeline import Job, Options, ReadyPipeline, build_pipeline
+from lib_lcm.cli.main import main
+from lib_lcm.rules import catalog
+from lib_lcm.rules.architecture import Architecture
+from lib_lcm.rules.parameters_text import PNG_KEY, parse_parameters
+from lib_lcm.standalone.lora_fusion import LoraFile
+from lib_lcm.standalone.pipeline import Job, Options, ReadyPipeline, build_pipeline
 
 pytestmark = pytest.mark.slow
 ARCHITECTURES = {"sd1": Architecture.SD1, "sdxl": Architecture.SDXL, "ssd-1b": Architecture.SSD1B}

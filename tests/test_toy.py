@@ -16,24 +16,21 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from lib_lcm import cli_distill, distill, toy_eval
-from lib_lcm import toy_digits as toy
-from lib_lcm.__main__ import main
-from lib_lcm.safetensors_header import read_header
+from lib_lcm.cli.main import main
+from lib_lcm.lora_files.header import read_header
+from lib_lcm.toy import digits as toy
+from lib_lcm.toy import evaluation as toy_eval
+from lib_lcm.toy import files
+from lib_lcm.training import distill
 
 SEEDS = (0, 1)
 COUNT = 500
 
 
 def test_the_weights_are_shipped_and_small():
-    sizes = {name: (toy.WEIGHTS_DIR / name).stat().st_size for name in (
-        toy.TEACHER_FILE, toy.AUTOENCODER_FILE, toy.CLASSIFIER_FILE, toy.STUDENT_LORA_FILE)}
+    sizes = {name: (files.WEIGHTS_DIR / name).stat().st_size for name in (
+        files.TEACHER_FILE, files.AUTOENCODER_FILE, files.CLASSIFIER_FILE, files.STUDENT_LORA_FILE)}
     assert sum(sizes.values()) < 8_000_000, sizes
-
-
-def test_the_commands_torch_free_copies_of_the_file_names_match_toy_digits():
-    assert (cli_distill.TEACHER_FILE, cli_distill.AUTOENCODER_FILE, cli_distill.WEIGHTS_DIR) == \
-        (toy.TEACHER_FILE, toy.AUTOENCODER_FILE, toy.WEIGHTS_DIR)
 
 
 def test_the_teacher_is_a_small_sd_shaped_unet_on_sd_15s_schedule():
@@ -42,12 +39,12 @@ def test_the_teacher_is_a_small_sd_shaped_unet_on_sd_15s_schedule():
     assert 1_000_000 <= params <= 3_000_000
     assert type(teacher.unet).__name__ == "UNet2DConditionModel"
     assert teacher.unet.config.cross_attention_dim == toy.TOKEN_DIM
-    with safe_open(str(toy.WEIGHTS_DIR / toy.TEACHER_FILE), "pt") as handle:
+    with safe_open(str(files.WEIGHTS_DIR / files.TEACHER_FILE), "pt") as handle:
         assert {handle.get_tensor(k).dtype for k in handle.keys()} == {torch.float16}  # noqa: SIM118
 
 
 def test_the_lora_file_has_the_published_layout_over_every_target_module():
-    path = toy.WEIGHTS_DIR / toy.STUDENT_LORA_FILE
+    path = files.WEIGHTS_DIR / files.STUDENT_LORA_FILE
     with safe_open(str(path), "pt") as handle:
         assert handle.metadata() == {"format": "pt"}
         tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
@@ -66,15 +63,15 @@ def test_the_lora_file_has_the_published_layout_over_every_target_module():
 
 
 def test_the_extensions_header_reader_sees_a_lora():
-    detection = read_header(toy.WEIGHTS_DIR / toy.STUDENT_LORA_FILE).detect()
+    detection = read_header(files.WEIGHTS_DIR / files.STUDENT_LORA_FILE).detect()
     assert detection.kind == "lora"
 
 
 def test_fusing_through_the_standalone_lora_path_equals_the_hand_merge():
     teacher = toy.load_teacher()
     fused = toy.load_teacher().unet
-    toy_eval.fuse_lora(fused, toy.WEIGHTS_DIR / toy.STUDENT_LORA_FILE)
-    with safe_open(str(toy.WEIGHTS_DIR / toy.STUDENT_LORA_FILE), "pt") as handle:
+    toy_eval.fuse_lora(fused, files.WEIGHTS_DIR / files.STUDENT_LORA_FILE)
+    with safe_open(str(files.WEIGHTS_DIR / files.STUDENT_LORA_FILE), "pt") as handle:
         lora = {k: handle.get_tensor(k).float() for k in handle.keys()}  # noqa: SIM118
     modules = dict(teacher.unet.named_modules())
     fused_modules = dict(fused.named_modules())
@@ -219,10 +216,10 @@ def test_demo_command_prints_the_table_and_writes_the_grid(tmp_path, capsys):
 def test_distill_command_writes_a_lora_and_resumes(tmp_path, capsys):
     args = ["distill", "--out", str(tmp_path), "--batch", "4", "--checkpoint-every", "1"]
     assert main([*args, "--steps", "2"]) == 0
-    first = (tmp_path / toy.STUDENT_LORA_FILE).read_bytes()
+    first = (tmp_path / files.STUDENT_LORA_FILE).read_bytes()
     assert main([*args, "--steps", "3"]) == 0
     assert "resuming from step 2" in capsys.readouterr().out
-    assert (tmp_path / toy.STUDENT_LORA_FILE).read_bytes() != first
+    assert (tmp_path / files.STUDENT_LORA_FILE).read_bytes() != first
     assert main([*args, "--steps", "4", "--w-max", "9"]) == 2
     assert "other settings" in capsys.readouterr().err
 

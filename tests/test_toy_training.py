@@ -1,12 +1,12 @@
-"""The toy's training code (lib_lcm.toy_training): the re-creation commands repeat exactly for a seed,
+"""The toy's training code (lib_lcm.toy.training): the re-creation commands repeat exactly for a seed,
 the data is what the docstrings say, and the teacher learns."""
 
 from __future__ import annotations
 
 import torch
 
-from lib_lcm import toy_digits as toy
-from lib_lcm import toy_training as training
+from lib_lcm.toy import digits as toy
+from lib_lcm.toy import training
 
 
 def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:

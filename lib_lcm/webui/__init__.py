@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lib_lcm import infotext
+from lib_lcm.rules import infotext
 from lib_lcm.webui.page_sync import attach
 from lib_lcm.webui.script import TITLE, before_sampling, build_ui, process, status_html
 

@@ -14,10 +14,10 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from lib_lcm import infotext
-from lib_lcm.architecture import Architecture, ModelFlags, architecture_from_flags
-from lib_lcm.safetensors_header import SafetensorsHeaderError, detect_file
-from lib_lcm.settings import Settings, read_settings
+from lib_lcm.lora_files.header import SafetensorsHeaderError, detect_file
+from lib_lcm.rules import infotext
+from lib_lcm.rules.architecture import Architecture, ModelFlags, architecture_from_flags
+from lib_lcm.rules.settings import Settings, read_settings
 
 _FLAG_NAMES = ("is_sd1", "is_sd2", "is_sdxl", "is_ssd", "is_sd3")
 

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lib_lcm.download_api import register_routes
-from lib_lcm.download_jobs import Jobs
-from lib_lcm.download_service import DownloadService
+from lib_lcm.downloads.http_api import register_routes
+from lib_lcm.downloads.jobs import Jobs
+from lib_lcm.downloads.service import DownloadService
 from lib_lcm.webui import compat
 
 TAB_TITLE = "LCM-LoRA"
@@ -50,7 +50,7 @@ def refresh_lora_list(path: Path) -> None:
 
 
 def on_ui_tabs() -> list[tuple[Any, str, str]]:
-    from lib_lcm.downloads_ui import build_tab
+    from lib_lcm.downloads.tab import build_tab
 
     return [(build_tab(service()), TAB_TITLE, TAB_ID)]
 

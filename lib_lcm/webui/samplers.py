@@ -1,4 +1,4 @@
-"""LCM and TCD inside the WebUI: registration, and the sampler class that runs lib_lcm.sampling.
+"""LCM and TCD inside the WebUI: registration, and the sampler class that runs lib_lcm.sampling.schedule.
 
 - ``register_samplers()`` adds "TCD", and "LCM" only where the WebUI has none, to the registry
   of ``modules/sd_samplers.py`` (guide section 8: append, map, ``set_samplers()``, clear the
@@ -20,9 +20,16 @@ from typing import Any
 
 import torch
 
-from lib_lcm import infotext
-from lib_lcm.sampling import NoiseSchedule, ScheduleError, parse_timesteps, pass_schedule, sample_lcm, sample_tcd
-from lib_lcm.settings import Settings
+from lib_lcm.rules import infotext
+from lib_lcm.rules.settings import Settings
+from lib_lcm.sampling.schedule import (
+    NoiseSchedule,
+    ScheduleError,
+    parse_timesteps,
+    pass_schedule,
+    sample_lcm,
+    sample_tcd,
+)
 from lib_lcm.webui import compat
 
 LCM = "LCM"

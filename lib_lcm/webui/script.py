@@ -10,12 +10,14 @@ import html
 from dataclasses import replace
 from typing import Any
 
-from lib_lcm import catalog, infotext, presets
-from lib_lcm.architecture import Architecture
-from lib_lcm.decide import Skip, decide, status
-from lib_lcm.planning import WEIGHT_RANGE, Plan, Request
-from lib_lcm.script_args import parse_script_args
-from lib_lcm.settings import Settings
+from lib_lcm.accordion import presets
+from lib_lcm.accordion.decision import Skip, decide, status
+from lib_lcm.accordion.script_args import parse_script_args
+from lib_lcm.rules import catalog, infotext
+from lib_lcm.rules.architecture import Architecture
+from lib_lcm.rules.choice import WEIGHT_RANGE
+from lib_lcm.rules.planning import Plan, Request
+from lib_lcm.rules.settings import Settings
 from lib_lcm.webui import compat, page_sync, samplers
 
 TITLE = "LCM-LoRA"  # also the API key in alwayson_scripts: never put a version in it
@@ -105,7 +107,7 @@ def status_html(note: str = "", preset: str | None = None) -> str:
 
 def download_for_loaded_checkpoint(preset: str = catalog.LCM_LORA) -> str:
     """The accordion's optional "Download it" button: only ever runs on that click."""
-    from lib_lcm.download import DownloadError
+    from lib_lcm.downloads.transfer import DownloadError
     from lib_lcm.webui.downloads import service
 
     preset = catalog.family_named(preset or "") or catalog.LCM_LORA

@@ -1,10 +1,10 @@
-"""Register the settings section (Settings → LCM-LoRA) from lib_lcm.settings.SETTINGS."""
+"""Register the settings section (Settings → LCM-LoRA) from lib_lcm.rules.settings.SETTINGS."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from lib_lcm.settings import SECTION, SETTINGS, SettingSpec
+from lib_lcm.rules.settings import SECTION, SETTINGS, SettingSpec
 
 
 def on_ui_settings() -> None:

@@ -23,9 +23,9 @@ import pytest
 from helpers import layout, tensors_of
 from safetensors.numpy import save_file
 
-from lib_lcm import catalog
-from lib_lcm.architecture import Architecture
-from lib_lcm.safetensors_header import SafetensorsHeaderError, detect_file
+from lib_lcm.lora_files.header import SafetensorsHeaderError, detect_file
+from lib_lcm.rules import catalog
+from lib_lcm.rules.architecture import Architecture
 
 WEBUI_URL = os.environ.get("WEBUI_URL", "").rstrip("/")
 LORA_DIR = os.environ.get("WEBUI_LORA_DIR")

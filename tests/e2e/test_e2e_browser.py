@@ -153,7 +153,7 @@ def test_the_cfg_1_notice(page):
 def test_a_preset_picked_in_the_page_drives_the_generation(page, api, model, lora):
     from e2e_support import lora_file
 
-    from lib_lcm import catalog
+    from lib_lcm.rules import catalog
 
     entry = catalog.for_architecture(model.architecture, "TCD-LoRA")
     if entry is None:
@@ -178,7 +178,7 @@ def test_a_preset_picked_in_the_page_drives_the_generation(page, api, model, lor
 
 
 def test_a_missing_file_links_to_the_tab(page, api, model):
-    from lib_lcm import catalog
+    from lib_lcm.rules import catalog
 
     entry = catalog.for_architecture(model.architecture, "Hyper-SD")
     if entry is None:

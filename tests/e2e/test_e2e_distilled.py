@@ -29,8 +29,8 @@ from helpers import tensors_of
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from lib_lcm.architecture import Architecture
-from lib_lcm.safetensors_header import detect_file, read_header
+from lib_lcm.lora_files.header import detect_file, read_header
+from lib_lcm.rules.architecture import Architecture
 
 pytest.importorskip("diffusers")
 pytest.importorskip("peft")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from e2e_support import WEBUI_URL
 
-from lib_lcm import catalog
+from lib_lcm.rules import catalog
 
 HUB = os.environ.get("WEBUI_HF_ENDPOINT")
 LORA_DIR = os.environ.get("WEBUI_LORA_DIR")

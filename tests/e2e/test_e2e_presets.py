@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from e2e_support import lora_file
 
-from lib_lcm import catalog
+from lib_lcm.rules import catalog
 
 TITLE = "LCM-LoRA"
 

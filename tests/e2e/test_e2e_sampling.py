@@ -14,7 +14,7 @@ import pytest
 from e2e_support import FORGE_INFOTEXT_API, hires_fields, is_forge, png_base64
 from PIL import Image
 
-from lib_lcm.sampling import lcm_timesteps
+from lib_lcm.sampling.schedule import lcm_timesteps
 
 pytestmark = pytest.mark.e2e
 TITLE = "LCM-LoRA"

@@ -16,9 +16,9 @@ from e2e_support import FORGE_INFOTEXT_API, is_forge
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from lib_lcm.architecture import Architecture
-from lib_lcm.parameters_text import PNG_KEY
-from lib_lcm.safetensors_header import lora_short_hash
+from lib_lcm.lora_files.header import lora_short_hash
+from lib_lcm.rules.architecture import Architecture
+from lib_lcm.rules.parameters_text import PNG_KEY
 
 pytest.importorskip("diffusers")
 pytest.importorskip("peft")
@@ -56,7 +56,7 @@ def standalone_png(lora, case: tuple[str, str], tmp_path: Path) -> bytes:
     from safetensors.torch import save_file
     from standalone_support import kohya_lora, tiny_components, write_checkpoint, write_config_dir
 
-    from lib_lcm.__main__ import main
+    from lib_lcm.cli.main import main
 
     components = tiny_components("sd1")
     checkpoint = write_checkpoint(tmp_path / "tiny.safetensors", components, "sd1")

@@ -6,7 +6,7 @@ import gradio as gr
 from modules import script_callbacks, scripts, shared
 from webui_env import ROOT, SCRIPT_FILE, TITLE
 
-from lib_lcm import catalog
+from lib_lcm.rules import catalog
 
 
 def test_exactly_our_script_class_is_registered(webui):
@@ -96,7 +96,8 @@ def test_settings_are_registered_in_their_own_section_with_widgets(webui):
 
 
 def test_lib_lcm_imports_without_the_webui():
-    code = ("import sys, lib_lcm.planning, lib_lcm.decide, lib_lcm.lora_files, lib_lcm.settings, lib_lcm.infotext; "
+    code = ("import sys, lib_lcm.rules.planning, lib_lcm.accordion.decision, lib_lcm.lora_files.finding, "
+            "lib_lcm.rules.settings, lib_lcm.rules.infotext; "
             "assert 'modules' not in sys.modules and 'gradio' not in sys.modules and 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 

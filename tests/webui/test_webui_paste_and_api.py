@@ -5,7 +5,7 @@ import pytest
 from modules import infotext_utils
 from webui_env import TITLE
 
-from lib_lcm import infotext
+from lib_lcm.rules import infotext
 
 ON = [True, 1.0, 4, 1.0]
 

@@ -3,7 +3,7 @@ import pytest
 from modules import processing, sd_samplers, shared
 from webui_env import TITLE
 
-from lib_lcm import infotext
+from lib_lcm.rules import infotext
 
 ON = [True, 1.0, 4, 1.0]
 TAG = "<lora:lcm-lora-sdv1-5:1>"

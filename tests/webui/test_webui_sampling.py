@@ -12,7 +12,7 @@ import torch
 from diffusers import TCDScheduler
 from sampling_support import ALPHAS_CUMPROD, lcm_scheduler, tcd_scheduler
 
-from lib_lcm.sampling import lcm_timesteps
+from lib_lcm.sampling.schedule import lcm_timesteps
 
 pytestmark = pytest.mark.slow
 ON = [True, 1.0, 4, 1.0]

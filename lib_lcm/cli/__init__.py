@@ -1,0 +1,1 @@
+"""The command line, ``python -m lib_lcm …``: parsing, and one module per group of commands."""
