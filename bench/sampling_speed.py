@@ -37,7 +37,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
 
-from lib_lcm.sampling.schedule import NoiseSchedule, boundary_scalings, lcm_timesteps, sample_lcm  # noqa: E402
+from lib_lcm.sampling.samplers import sample_lcm  # noqa: E402
+from lib_lcm.sampling.schedule import NoiseSchedule, boundary_scalings, lcm_timesteps  # noqa: E402
 from lib_lcm.standalone.speed_demo import build_pipeline  # noqa: E402
 
 GOALS = {"cfg1": ("<=", 0.50), "cfg15": ("<=", 1.02), "euler": (">=", 12.0), "own": ("<=", 0.50)}

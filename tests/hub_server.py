@@ -12,7 +12,12 @@ What huggingface_hub 0.2x-0.3x expects, checked against its code (``file_downloa
 
 ``faults`` injects failures per test: ``resolve_status`` / ``cdn_status`` (int), ``drop_after``
 (close the connection after N body bytes), ``token`` (required bearer token), ``corrupt`` (flip
-bytes but keep the advertised sha256), ``rate`` (bytes per second), ``no_etag``.
+bytes but keep the advertised sha256), ``rate`` (bytes per second), ``no_etag``, ``ignore_range``
+(answer 200 with the whole file to a range request), ``cdn_host`` (the host name the CDN location
+uses, e.g. "localhost" for another host than the resolve URL's 127.0.0.1). Those hold for every
+request. ``script(kind, *actions)`` queues one-off behaviours for the next requests of a kind
+("resolve" or "cdn"): ("status", code), ("drop", n) (send n body bytes, then cut) or ("hangup",)
+(close the connection without an answer); once used up, requests are served normally.
 """
 from __future__ import annotations
 
@@ -52,6 +57,7 @@ class FakeHub:
     faults: dict = field(default_factory=dict)
     log: list = field(default_factory=list)
     port: int = 0
+    scripts: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         hub = self
@@ -87,6 +93,14 @@ class FakeHub:
         self.files.clear()
         self.faults.clear()
         self.log.clear()
+        self.scripts.clear()
+
+    def script(self, kind: str, *actions: tuple) -> None:
+        self.scripts.setdefault(kind, []).extend(actions)
+
+    def next_action(self, kind: str) -> tuple:
+        queued = self.scripts.get(kind)
+        return queued.pop(0) if queued else ()
 
     def requests_to(self, kind: str) -> list[RequestLog]:
         return [r for r in self.log if r.path.startswith("/cdn/" if kind == "cdn" else "/") and
@@ -129,8 +143,17 @@ class _Handler(BaseHTTPRequestHandler):
         token = self.server_hub.faults.get("token")
         return token is None or self.headers.get("Authorization") == f"Bearer {token}"
 
+    def _hang_up(self) -> None:
+        self.close_connection = True
+        self.connection.shutdown(2)
+
     def _resolve(self, repo: str, revision: str, filename: str) -> None:
         hub = self.server_hub
+        action = hub.next_action("resolve")
+        if action[:1] == ("hangup",):
+            return self._hang_up()
+        if action[:1] == ("status",):
+            return self._error(action[1], None)
         if "resolve_status" in hub.faults:
             return self._error(hub.faults["resolve_status"], None)
         if not self._authorised():
@@ -143,7 +166,8 @@ class _Handler(BaseHTTPRequestHandler):
         if entry is None:
             return self._error(404, "EntryNotFound")
         self.send_response(302)
-        self.send_header("Location", f"{hub.url}/cdn/{entry.sha256}")
+        cdn = hub.url.replace("127.0.0.1", hub.faults["cdn_host"]) if "cdn_host" in hub.faults else hub.url
+        self.send_header("Location", f"{cdn}/cdn/{entry.sha256}")
         self.send_header("X-Repo-Commit", COMMIT)
         if not hub.faults.get("no_etag"):
             self.send_header("X-Linked-Etag", f'"{entry.sha256}"')
@@ -157,10 +181,16 @@ class _Handler(BaseHTTPRequestHandler):
         entry = next((f for f in hub.files.values() if f.sha256 == sha), None)
         if entry is None:
             return self._error(404, None)
+        action = hub.next_action("cdn") if send_body else ()
+        if action[:1] == ("hangup",):
+            return self._hang_up()
+        if action[:1] == ("status",):
+            return self._error(action[1], None)
         if "cdn_status" in hub.faults:
             return self._error(hub.faults["cdn_status"], None)
         start = 0
-        if (m := re.match(r"bytes=(\d+)-$", self.headers.get("Range", ""))) is not None:
+        if (m := re.match(r"bytes=(\d+)-$", self.headers.get("Range", ""))) is not None and \
+                not hub.faults.get("ignore_range"):
             start = int(m.group(1))
         if start > entry.size:
             return self._error(416, None)
@@ -172,11 +202,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("X-Repo-Commit", COMMIT)
         self.end_headers()
         if send_body:
-            self._send_file(entry, start)
+            self._send_file(entry, start, action[1] if action[:1] == ("drop",) else None)
 
-    def _send_file(self, entry: HubFile, start: int) -> None:
+    def _send_file(self, entry: HubFile, start: int, drop_after: int | None) -> None:
         hub = self.server_hub
-        drop_after = hub.faults.get("drop_after")
+        drop_after = hub.faults.get("drop_after") if drop_after is None else drop_after
         rate = hub.faults.get("rate")
         sent = 0
         with entry.path.open("rb") as handle:
@@ -188,9 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
                     block = block[: max(0, drop_after - sent)]
                     self.wfile.write(block)
                     self.wfile.flush()
-                    self.close_connection = True
-                    self.connection.shutdown(2)  # cut mid-body, as a dropped connection does
-                    return
+                    return self._hang_up()  # cut mid-body, as a dropped connection does
                 self.wfile.write(block)
                 sent += len(block)
                 if rate:

@@ -54,3 +54,12 @@ def test_a_failure_exits_1_and_keeps_the_users_file(hub, tmp_path):
 def test_offline(hub, tmp_path):
     result = cli("download", "sd15", "--dir", str(tmp_path), "--endpoint", hub.url, env={"HF_HUB_OFFLINE": "1"})
     assert result.returncode == 1 and "Offline mode is on" in result.stderr
+
+
+def test_a_server_error_is_retried_with_one_line_then_the_download_completes(hub, tmp_path):
+    hub.script("cdn", ("status", 503))
+    result = cli("download", "sd15", "--dir", str(tmp_path), "--endpoint", hub.url)
+    assert result.returncode == 0, result.stderr
+    lines = [line.split("\r")[-1] for line in result.stderr.splitlines()]
+    assert "sd15: The server answered HTTP 503; trying again in 1 s (retry 1 of 4)." in lines
+    assert "huggingface_hub" not in result.stderr and "Retrying in" not in result.stderr

@@ -10,25 +10,15 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import huggingface_hub
 import pytest
 from helpers import catalog_bytes, tiny_lora_bytes
 
-from lib_lcm.downloads.transfer import (
-    CHECKSUMS_FILE,
-    WORK_DIR,
-    DownloadError,
-    download,
-    part_path,
-    read_checksums,
-    validate_file_name,
-)
+from lib_lcm.downloads.errors import DownloadError
+from lib_lcm.downloads.transfer import CHUNK, Retries, download, validate_file_name
+from lib_lcm.lora_files.work_folder import CHECKSUMS_FILE, WORK_DIR, part_path, read_checksums
 from lib_lcm.rules import catalog
 
-# huggingface_hub < 0.20 reads the body in a fixed 10 MiB chunk (nothing to tune), so what a cut or a
-# cancel keeps of these small test files is coarser there.
-HUB_VERSION = tuple(int(x) for x in huggingface_hub.__version__.split(".")[:2])
-fine_chunks = pytest.mark.skipif(HUB_VERSION < (0, 20), reason="huggingface_hub < 0.20 reads 10 MiB chunks")
+FAST = Retries(attempts=2, first_wait_s=0.01)  # the retry schedule, shortened for tests
 SD15 = catalog.by_key("sd15")
 SDXL = catalog.by_key("sdxl")
 SSD = catalog.by_key("ssd-1b")
@@ -200,39 +190,86 @@ def test_server_errors_that_are_not_retried(hub, lora_dir, where):
     assert visible_files(lora_dir) == []
 
 
-@pytest.mark.slow
-def test_a_503_is_retried_by_the_hub_client_then_explained(hub, lora_dir):
-    hub.faults["cdn_status"] = 503
+@pytest.mark.parametrize("where", ["resolve_status", "cdn_status"])
+def test_a_503_is_retried_in_our_words_then_explained(hub, lora_dir, where, caplog):
+    hub.faults[where] = 503
+    said = []
     with pytest.raises(DownloadError) as caught:
-        download(SD15, lora_dir, endpoint=hub.url)
+        download(SD15, lora_dir, endpoint=hub.url, on_retry=said.append, retries=FAST)
     assert caught.value.kind == "server" and "HTTP 503" in caught.value.message and "try again" in caught.value.message
-    assert len(hub.requests_to("cdn")) >= 1
+    assert said == ["The server answered HTTP 503; trying again in 0.01 s (retry 1 of 2).",
+                    "The server answered HTTP 503; trying again in 0.02 s (retry 2 of 2)."]
+    assert len(hub.requests_to("cdn" if where == "cdn_status" else "resolve")) == 3
+    assert not [r for r in caplog.records if r.name.startswith("huggingface_hub")]  # no hub retry warnings
 
 
-@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["resolve", "cdn"])
+def test_a_passing_server_error_or_hangup_costs_one_retry(hub, lora_dir, kind):
+    hub.script(kind, ("status", 502), ("hangup",))
+    said = []
+    result = download(SD15, lora_dir, endpoint=hub.url, on_retry=said.append, retries=Retries(3, 0.01))
+    assert result.state == "downloaded" and result.path.read_bytes() == _bytes("sd15")
+    assert said[0].startswith("The server answered HTTP 502;") and said[1].startswith("The connection failed (")
+    assert len(said) == 2
+
+
+def test_a_cancel_during_a_retry_wait_ends_at_once(hub, lora_dir):
+    hub.faults["cdn_status"] = 503
+    cancel = threading.Event()
+    started = time.monotonic()
+    with pytest.raises(DownloadError) as caught:
+        download(SD15, lora_dir, endpoint=hub.url, retries=Retries(3, 30.0), cancel=cancel,
+                 on_retry=lambda _: cancel.set())
+    assert caught.value.kind == "cancelled" and time.monotonic() - started < 10
+
+
 def test_no_network(lora_dir):
     with pytest.raises(DownloadError) as caught:
-        download(SD15, lora_dir, endpoint="http://127.0.0.1:9")  # discard port: nothing listens
+        download(SD15, lora_dir, endpoint="http://127.0.0.1:9", retries=FAST)  # discard port: nothing listens
     assert caught.value.kind == "network" and "Cannot reach 127.0.0.1:9" in caught.value.message
     assert visible_files(lora_dir) == [] and not list(lora_dir.rglob("*.part"))
 
 
-@fine_chunks
-def test_a_dropped_connection_keeps_what_arrived_and_resumes(hub, lora_dir, official):
-    cut = 1024 * 1024 + 1000  # the first 1 MiB chunk arrives whole, the second does not
-    hub.faults["drop_after"] = cut
+def test_a_connection_that_keeps_dropping_is_resumed_within_the_download(hub, lora_dir):
+    hub.faults["drop_after"] = CHUNK + 1000  # every answer breaks after one whole chunk and a bit
+    said, once = [], Retries(attempts=1, first_wait_s=0.01)
+    result = download(SD15, lora_dir, endpoint=hub.url, on_retry=said.append, retries=once)
+    assert result.state == "downloaded" and result.path.read_bytes() == _bytes("sd15")
+    ranges = [r.headers.get("range") for r in hub.requests_to("cdn")]
+    # more tries than one retry allows: each broken answer brought bytes, so the count restarts
+    assert ranges == [f"bytes={i * CHUNK}-" for i in range(len(ranges))] and len(ranges) > once.attempts + 1
+    assert len(said) == len(ranges) - 1 and all("retry 1 of 1" in line for line in said)
+
+
+def test_a_dropped_connection_that_stays_down_keeps_what_arrived_and_resumes_later(hub, lora_dir, official):
+    hub.script("cdn", ("drop", CHUNK + 1000), ("hangup",), ("hangup",), ("hangup",))
     with pytest.raises(DownloadError) as caught:
-        download(SD15, lora_dir, endpoint=hub.url)
-    assert caught.value.kind == "dropped" and "resume" in caught.value.message
+        download(SD15, lora_dir, endpoint=hub.url, retries=FAST)
+    assert caught.value.kind == "dropped" and "resume" in caught.value.message and "1.0 of" in caught.value.message
     part = part_path(lora_dir / SD15.local_filename, official["sd15"].sha256)
-    assert part.stat().st_size == 1024 * 1024
+    assert part.stat().st_size == CHUNK  # whole chunks only: the broken one is not kept
     assert visible_files(lora_dir) == []
-    hub.faults.clear()
+    hub.scripts.clear()
     hub.log.clear()
     result = download(SD15, lora_dir, endpoint=hub.url)
     assert result.state == "downloaded" and result.path.read_bytes() == _bytes("sd15")
-    assert [r.headers.get("range") for r in hub.requests_to("cdn")] == [f"bytes={1024 * 1024}-"]
+    assert [r.headers.get("range") for r in hub.requests_to("cdn")] == [f"bytes={CHUNK}-"]
     assert not part.exists()
+
+
+def test_a_server_that_ignores_the_range_still_gives_the_right_file(hub, lora_dir):
+    hub.script("cdn", ("drop", CHUNK + 1000))
+    hub.faults["ignore_range"] = True
+    result = download(SD15, lora_dir, endpoint=hub.url, retries=FAST)
+    assert result.state == "downloaded" and result.path.read_bytes() == _bytes("sd15")
+    assert len(hub.requests_to("cdn")) == 2
+
+
+def test_the_token_goes_to_the_hub_but_not_to_a_cdn_on_another_host(hub, lora_dir):
+    hub.faults.update(token="hf_x", cdn_host="localhost")
+    assert download(SD15, lora_dir, endpoint=hub.url, token="hf_x").state == "downloaded"
+    assert [r.headers.get("authorization") for r in hub.requests_to("resolve")] == ["Bearer hf_x"]
+    assert [r.headers.get("authorization") for r in hub.requests_to("cdn")] == [None]
 
 
 def test_corrupted_bytes_are_caught_by_the_checksum_and_discarded(hub, lora_dir):
@@ -361,7 +398,6 @@ def test_different_files_download_side_by_side(hub, lora_dir):
     assert visible_files(lora_dir) == ["lcm-lora-sdv1-5.safetensors", "lcm-lora-ssd-1b.safetensors"]
 
 
-@fine_chunks
 def test_cancel_keeps_the_part_and_a_later_download_resumes(hub, lora_dir, official):
     hub.faults["rate"] = 2 * 1024 * 1024
     cancel = threading.Event()
@@ -391,23 +427,3 @@ def test_our_bookkeeping_stays_in_one_hidden_folder(hub, lora_dir):
     download(SD15, lora_dir, endpoint=hub.url)
     assert (lora_dir / WORK_DIR / CHECKSUMS_FILE).exists() and WORK_DIR.startswith(".")
     assert sorted(p.name for p in lora_dir.iterdir()) == [".lcm-lora", "lcm-lora-sdv1-5.safetensors"]
-
-
-
-def test_bytes_written_around_our_sink_are_still_verified(hub, lora_dir, official, monkeypatch):
-    """With HF_HUB_ENABLE_HF_TRANSFER, http_get lets hf_transfer write the file by name, bypassing write()."""
-    import lib_lcm.downloads.transfer as module
-
-    def like_hf_transfer(content):
-        def stream(remote, sink, token):
-            with open(sink.name, "ab") as handle:
-                handle.write(content)
-        return stream
-
-    monkeypatch.setattr(module, "_stream", like_hf_transfer(_bytes("sd15")))
-    assert download(SD15, lora_dir, endpoint=hub.url).path.read_bytes() == _bytes("sd15")
-    (lora_dir / SD15.local_filename).unlink()
-    monkeypatch.setattr(module, "_stream", like_hf_transfer(b"\0" * len(_bytes("sd15"))))
-    with pytest.raises(DownloadError) as caught:
-        download(SD15, lora_dir, endpoint=hub.url)
-    assert caught.value.kind == "checksum"

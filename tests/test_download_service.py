@@ -1,6 +1,7 @@
 """The download service, the background jobs and the HTTP endpoints, against the local hub server."""
 from __future__ import annotations
 
+import functools
 import time
 
 import pytest
@@ -12,6 +13,7 @@ from lib_lcm.downloads.http_api import register_routes
 from lib_lcm.downloads.jobs import Jobs
 from lib_lcm.downloads.service import DownloadService
 from lib_lcm.downloads.tab import _view, render_row, safe_report
+from lib_lcm.downloads.transfer import Retries, download
 from lib_lcm.rules import catalog
 from lib_lcm.rules.architecture import Architecture
 
@@ -62,6 +64,20 @@ def test_job_downloads_in_the_background_and_refreshes_the_lora_list(service, lo
     assert refreshed == [lora_dir / "lcm-lora-sdv1-5.safetensors"]
 
 
+def test_a_retry_shows_in_the_job_and_in_the_console(hub, lora_dir):
+    console = []
+    service = DownloadService(lora_dir=lambda: lora_dir, endpoint=lambda: hub.url, jobs=Jobs(log=console.append))
+    hub.script("cdn", ("status", 503))
+    hub.faults["rate"] = 4 * 1024 * 1024
+    service.start("sd15")
+    deadline = time.monotonic() + 10
+    while "trying again" not in service.jobs.get("sd15").message and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert service.jobs.get("sd15").message == "The server answered HTTP 503; trying again in 1 s (retry 1 of 4)."
+    assert wait_done(service, "sd15").state == "done"
+    assert console == ["lcm-lora-sdv1-5.safetensors: The server answered HTTP 503; trying again in 1 s (retry 1 of 4)."]
+
+
 def test_a_second_start_while_running_is_told(service, hub):
     hub.faults["rate"] = 2 * 1024 * 1024
     service.start("sd15")
@@ -99,7 +115,8 @@ def test_a_download_click_on_a_different_file_is_remembered_offline(service, lor
 
 
 def test_partial_download_shows_in_the_status(service, hub):
-    hub.faults["drop_after"] = 1024 * 1024 + 10
+    hub.script("cdn", ("drop", 1024 * 1024 + 10), *[("hangup",)] * 2)  # cut, then down for both retries
+    service.jobs = Jobs(downloader=functools.partial(download, retries=Retries(2, 0.01)))
     service.start("sd15")
     assert wait_done(service, "sd15").state == "failed"
     item = entry_of(service.report(), "sd15")

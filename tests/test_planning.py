@@ -91,7 +91,7 @@ def test_user_typed_tag_under_any_known_name_or_weight_is_kept_not_doubled():
         assert not plan.tag_added
         assert plan.weight == 0.6
         assert plan.infotext[infotext.KEY_TAG] == infotext.TAG_FROM_PROMPT
-        assert any("already has" in n for n in plan.notes)
+        assert [n.kind for n in plan.notes] == ["tag_kept"] and "already has" in plan.notes[0].text
 
 
 def test_user_renamed_file_name_counts_as_present():
@@ -145,7 +145,8 @@ def test_img2img_steps_run_formula():
 
 def test_cfg_one_with_a_negative_prompt_gets_a_note():
     plan = make_plan(request(negative_prompts=("blurry", "")), ON, SD15, NAME)
-    assert any("negative prompt has no effect" in n for n in plan.notes)
+    assert [n.kind for n in plan.notes] == ["negative_unused"]
+    assert "negative prompt has no effect" in plan.notes[0].text
     plan = make_plan(request(negative_prompts=("blurry", "")), Choice(True, 1.0, 4, 1.5), SD15, NAME)
     assert not plan.notes
 

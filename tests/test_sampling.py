@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from lib_lcm.rules import catalog
+from lib_lcm.sampling.samplers import sample_lcm, sample_tcd
 from lib_lcm.sampling.schedule import (
     NoiseSchedule,
     ScheduleError,
@@ -18,8 +19,6 @@ from lib_lcm.sampling.schedule import (
     explicit_timesteps,
     lcm_timesteps,
     pass_schedule,
-    sample_lcm,
-    sample_tcd,
     steps_fitting_strength,
 )
 

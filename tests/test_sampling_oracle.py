@@ -22,7 +22,8 @@ from sampling_support import (
 )
 
 from lib_lcm.rules import catalog
-from lib_lcm.sampling.schedule import explicit_timesteps, lcm_timesteps, sample_lcm, sample_tcd
+from lib_lcm.sampling.samplers import sample_lcm, sample_tcd
+from lib_lcm.sampling.schedule import explicit_timesteps, lcm_timesteps
 
 pytestmark = pytest.mark.slow
 TOLERANCE = 1e-5

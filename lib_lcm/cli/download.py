@@ -8,9 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from lib_lcm.downloads.errors import DownloadError
 from lib_lcm.downloads.service import DownloadService
-from lib_lcm.downloads.transfer import MB, DownloadError, Progress, ProgressCallback, download, validate_file_name
+from lib_lcm.downloads.transfer import Progress, ProgressCallback, RetryCallback, download, validate_file_name
 from lib_lcm.rules import catalog
+from lib_lcm.rules.catalog import MB
 
 ALL = "all"
 
@@ -31,7 +33,7 @@ def run_downloads(keys: Sequence[str], folder: Path, name: str | None, endpoint:
         cancel = threading.Event()
         try:
             result = download(entry, folder, name=name, endpoint=endpoint, on_progress=progress_bar(entry.key, err),
-                              cancel=cancel)
+                              on_retry=retry_line(entry.key, err), cancel=cancel)
         except DownloadError as error:
             print(f"\r{entry.key}: {error.message}", file=err)
             failures += 1
@@ -51,7 +53,7 @@ def _entries(keys: Sequence[str]) -> list[catalog.AccelerationLora]:
         entry = catalog.by_key(key)
         if entry is None:
             raise DownloadError("invalid_key", f"{key!r} is not in the catalog; choose from "
-                                               f"{', '.join(e.key for e in catalog.CATALOG)} or {ALL}.")
+                                               f"{', '.join(catalog.all_keys())} or {ALL}.")
         entries.append(entry)
     return entries
 
@@ -62,6 +64,15 @@ def progress_bar(key: str, err: TextIO = sys.stderr) -> ProgressCallback:
         filled = int(fraction * 30)
         err.write(f"\r{key}: [{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}% "
                   f"{progress.done / MB:7.1f} MB {progress.bytes_per_second / MB:6.1f} MB/s")
+        err.flush()
+
+    return show
+
+
+def retry_line(key: str, err: TextIO = sys.stderr) -> RetryCallback:
+    """A retry gets a line of its own; the progress bar then continues below it."""
+    def show(message: str) -> None:
+        err.write(f"\r{key}: {message}\n")
         err.flush()
 
     return show

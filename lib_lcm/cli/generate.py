@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from lib_lcm.cli.download import progress_bar
 from lib_lcm.rules.catalog import ACCELERATION_WEIGHT, LCM_CFG, LCM_STEPS, STYLE_WEIGHT, TCD_GAMMA
 from lib_lcm.standalone.lora_fusion import LoraFile
 from lib_lcm.standalone.model_source import StandaloneError
@@ -61,7 +62,8 @@ def run_generate(args: argparse.Namespace, out: TextIO | None = None, err: TextI
         _quiet_libraries()
         from lib_lcm.standalone.pipeline import build_pipeline
 
-        ready = build_pipeline(args.checkpoint, options, echo=say)
+        progress = progress_bar("LCM-LoRA", err or sys.stderr)
+        ready = build_pipeline(args.checkpoint, options, echo=say, download_progress=progress)
         results = ready.generate(job, echo=say)
     except StandaloneError as error:
         print(f"error: {error}", file=err or sys.stderr)

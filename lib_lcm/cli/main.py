@@ -7,6 +7,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from lib_lcm.cli.download import ALL
+from lib_lcm.rules import catalog
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lib_lcm", description="LCM-LoRA tools without the WebUI.")
@@ -34,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     detect = commands.add_parser("detect", help="architecture of .safetensors files, from their headers")
     detect.add_argument("files", type=Path, nargs="+")
     fetch = commands.add_parser("download", help="download official acceleration LoRAs into a Lora folder")
-    fetch.add_argument("keys", nargs="+", metavar="KEY", help="sd15, sdxl, ssd-1b or all")
+    fetch.add_argument("keys", nargs="+", metavar="KEY", help=f"{', '.join(catalog.all_keys())} or {ALL}")
     fetch.add_argument("--dir", type=Path, required=True, help="the Lora folder (stable-diffusion-webui/models/Lora)")
     fetch.add_argument("--name", help="save under this file name (one key only)")
     fetch.add_argument("--endpoint", help="Hugging Face endpoint (default: HF_ENDPOINT or huggingface.co)")

@@ -1,7 +1,7 @@
 """HTTP endpoints, JSON in and out, added to the WebUI's FastAPI app on app start.
 
     GET  /lcm-lora/v1/status                      every catalog entry, its file state and its job
-    POST /lcm-lora/v1/download {"key": "sd15"|"sdxl"|"ssd-1b"|"auto", "name"?: str, "wait"?: bool}
+    POST /lcm-lora/v1/download {"key": a catalog key or "auto", "name"?: str, "wait"?: bool}
     POST /lcm-lora/v1/cancel   {"key": ...}
 
 Bodies are plain dicts rather than pydantic models: A1111 runs FastAPI 0.94 on pydantic 1, Forge
@@ -13,14 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from lib_lcm.downloads.errors import DownloadError, ErrorKind
 from lib_lcm.downloads.jobs import DONE, RUNNING
-from lib_lcm.downloads.service import DownloadService
-from lib_lcm.downloads.transfer import DownloadError
+from lib_lcm.downloads.service import AUTO, DownloadService
+from lib_lcm.rules import catalog
 
 PREFIX = "/lcm-lora/v1"
 WAIT_LIMIT_S = 6 * 3600
 
-_STATUS_FOR_KIND = {
+_STATUS_FOR_KIND: dict[ErrorKind, int] = {
     "invalid_key": 400, "invalid_name": 400, "bad_request": 400, "unsupported": 422,
     "busy": 409, "exists_different": 409, "corrupt_present": 409, "cancelled": 409,
     "auth": 403, "not_found": 404, "offline": 503,
@@ -29,8 +30,8 @@ _STATUS_FOR_KIND = {
 }
 
 
-def http_status(kind: str | None) -> int:
-    return _STATUS_FOR_KIND.get(kind or "", 500)
+def http_status(kind: ErrorKind | None) -> int:
+    return _STATUS_FOR_KIND.get(kind, 500) if kind else 500
 
 
 def register_routes(app: Any, service: DownloadService, dependencies: Sequence[Any] = ()) -> None:
@@ -71,7 +72,8 @@ def register_routes(app: Any, service: DownloadService, dependencies: Sequence[A
 
 def _key(body: Any) -> str:
     if not isinstance(body, dict) or not isinstance(body.get("key"), str):
-        raise DownloadError("bad_request", 'Send a JSON object with "key": "sd15", "sdxl", "ssd-1b" or "auto".')
+        choices = ", ".join(f'"{key}"' for key in catalog.all_keys())
+        raise DownloadError("bad_request", f'Send a JSON object with "key": one of {choices} or "{AUTO}".')
     return str(body["key"])
 
 

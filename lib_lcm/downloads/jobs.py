@@ -11,23 +11,29 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
-from lib_lcm.downloads.transfer import DownloadError, DownloadResult, Progress, download
+from lib_lcm.downloads.errors import DownloadError, ErrorKind
+from lib_lcm.downloads.transfer import DownloadResult, Progress, download
 from lib_lcm.rules.catalog import AccelerationLora
 
-RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
+JobStatus = Literal["running", "done", "failed", "cancelled"]
+RUNNING: JobStatus = "running"
+DONE: JobStatus = "done"
+FAILED: JobStatus = "failed"
+CANCELLED: JobStatus = "cancelled"
 
 
 @dataclass(frozen=True)
 class JobState:
     key: str
     target: str
-    state: str = RUNNING
+    state: JobStatus = RUNNING
     done: int = 0
     total: int | None = None
     bytes_per_second: float = 0.0
     message: str = "Starting…"
-    error_kind: str | None = None
+    error_kind: ErrorKind | None = None
     path: str | None = None
     started: float = field(default_factory=time.time)
     finished: float | None = None
@@ -43,15 +49,17 @@ class JobState:
 
 
 Downloader = Callable[..., DownloadResult]
+Log = Callable[[str], None]
 
 
 class Jobs:
     """At most one job per catalog key; finished jobs stay visible until the next one starts."""
 
-    def __init__(self, downloader: Downloader = download,
-                 after_download: Callable[[Path], None] | None = None) -> None:
+    def __init__(self, downloader: Downloader = download, after_download: Callable[[Path], None] | None = None,
+                 log: Log = print) -> None:
         self._downloader = downloader
         self._after_download = after_download
+        self._log = log  # retries and failures, for the console
         self._lock = threading.Lock()
         self._states: dict[str, JobState] = {}
         self._cancels: dict[str, threading.Event] = {}
@@ -102,25 +110,33 @@ class Jobs:
 
     def _run(self, entry: AccelerationLora, lora_dir: Path, name: str | None, endpoint: str | None,
              token: str | None, cancel: threading.Event) -> None:
+        target = name or entry.local_filename
+
         def on_progress(progress: Progress) -> None:
             self._update(entry.key, done=progress.done, total=progress.total,
                          bytes_per_second=progress.bytes_per_second, message="Downloading…")
 
+        def on_retry(message: str) -> None:
+            self._update(entry.key, message=message)
+            self._log(f"{target}: {message}")
+
         try:
             result = self._downloader(entry, lora_dir, name=name, endpoint=endpoint, token=token,
-                                      on_progress=on_progress, cancel=cancel)
+                                      on_progress=on_progress, cancel=cancel, on_retry=on_retry)
         except DownloadError as error:
             state = CANCELLED if error.kind == "cancelled" else FAILED
             self._update(entry.key, state=state, message=error.message, error_kind=error.kind, finished=time.time())
+            self._log(f"{target}: {error.message}")
             return
         except Exception as error:  # never let a thread die silently: the UI must show why
             self._update(entry.key, state=FAILED, message=f"Download failed unexpectedly: {error}",
                          error_kind="unexpected", finished=time.time())
+            self._log(f"{target}: download failed unexpectedly: {error!r}")
             return
         if self._after_download is not None:
             try:
                 self._after_download(result.path)
             except Exception as error:
-                print(f"[LCM-LoRA] refreshing the Lora list failed: {error}")
+                self._log(f"refreshing the Lora list failed: {error}")
         self._update(entry.key, state=DONE, message=result.message, path=str(result.path), done=result.size,
                      total=result.size, finished=time.time())

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lib_lcm.downloads.errors import DownloadError
 from lib_lcm.downloads.jobs import Jobs, JobState
-from lib_lcm.downloads.transfer import DownloadError, validate_file_name
+from lib_lcm.downloads.transfer import validate_file_name
 from lib_lcm.lora_files.finding import find_acceleration_lora
 from lib_lcm.lora_files.status import file_status
 from lib_lcm.rules import catalog
@@ -36,7 +37,7 @@ class DownloadService:
     def entry_for(self, key: str) -> AccelerationLora:
         """A catalog key, or "auto" for the loaded checkpoint's architecture."""
         if not isinstance(key, str) or not key.strip():
-            raise DownloadError("invalid_key", f"Choose one of {', '.join(_keys())} or {AUTO}.")
+            raise DownloadError("invalid_key", f"Choose one of {', '.join(catalog.all_keys())} or {AUTO}.")
         if key.strip().lower() == AUTO:
             architecture, title = self.loaded()
             entry = catalog.for_architecture(architecture)
@@ -46,8 +47,8 @@ class DownloadService:
             return entry
         entry = catalog.by_key(key)
         if entry is None:
-            raise DownloadError("invalid_key", f"{key!r} is not in the catalog; choose one of {', '.join(_keys())} "
-                                               f"or {AUTO}.")
+            choices = ", ".join(catalog.all_keys())
+            raise DownloadError("invalid_key", f"{key!r} is not in the catalog; choose one of {choices} or {AUTO}.")
         return entry
 
     def start(self, key: str, name: str | None = None) -> JobState:
@@ -84,7 +85,3 @@ class DownloadService:
             "matches_loaded_checkpoint": entry.architecture is loaded,
             "job": job.as_dict() if job else None,
         }
-
-
-def _keys() -> list[str]:
-    return [entry.key for entry in catalog.CATALOG]

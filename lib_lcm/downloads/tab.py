@@ -15,9 +15,10 @@ import html
 from pathlib import Path
 from typing import Any
 
+from lib_lcm.downloads.errors import DownloadError
 from lib_lcm.downloads.service import AUTO, DownloadService
-from lib_lcm.downloads.transfer import MB, DownloadError
 from lib_lcm.rules import catalog
+from lib_lcm.rules.catalog import MB
 
 PAGE_SCRIPT = "lcm_lora_downloads.js"
 # The script lives once, in the extension's javascript/ folder, where the WebUI loads it from. A wheel

@@ -1,28 +1,29 @@
 """Download an official acceleration LoRA into a Lora folder: verified, resumable, never clobbering.
 
-huggingface_hub does the HTTP work: ``get_hf_file_metadata`` resolves the file (sha256 etag, size,
-CDN location, commit) and ``file_download.http_get`` streams it, honouring ``HF_ENDPOINT``,
-``HF_TOKEN``, ``HF_HUB_OFFLINE`` and its own retries. We hand ``http_get`` our own file object, so
-that we (1) write to ``.lcm-lora/NAME.<etag>.part`` inside the Lora folder (same file system, and a
-hidden folder the WebUI's Lora scanner skips), (2) hash and count bytes as they arrive, and (3) can
-cancel between chunks.
-The file takes its final name only once its size, sha256, safetensors header and architecture
-are all checked, through a hard link that fails rather than replace a file that appeared meanwhile.
+The HTTP requests are our own, made on huggingface_hub's configured session (``get_session``: its
+proxies and adapters) with its headers (``build_hf_headers``: token, user agent) and URLs
+(``hf_hub_url``, honouring ``HF_ENDPOINT``), and its ``hf_raise_for_status`` to name the hub's errors.
+Doing the requests ourselves means no setting of the hub's is ever changed (other extensions in the
+same WebUI download with it too), we choose the chunk size (a fine progress bar, a prompt cancel,
+little lost on a dropped connection), and we retry in our own words: one short line per retry,
+through ``on_retry``, instead of the hub's log warnings.
+
+The bytes go to ``.lcm-lora/NAME.<sha>.part`` inside the Lora folder (same file system, and a hidden
+folder the WebUI's Lora scanner skips), hashed as they arrive. The file takes its final name only
+once its size, sha256, safetensors header and architecture are all checked, through a hard link that
+fails rather than replace a file that appeared meanwhile.
 
 Steps (numbered as in ``download``):
   1. validate the name and the folder          5. refuse a file that is already there but differs
   2. refuse offline mode                       6. check free disk space
-  3. take the per-file lock                    7. transfer, resuming a kept part
-  4. resolve the file on the hub               8. verify, then publish under the final name
+  3. take the per-file lock                    7. transfer, resuming a kept part, retrying
+  4. resolve the file on the hub, retrying     8. verify, then publish under the final name
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import glob
 import hashlib
-import json
 import os
 import queue
 import re
@@ -33,28 +34,41 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal, TypeVar
+from urllib.parse import urljoin, urlparse
 
+from lib_lcm.downloads.errors import (
+    DownloadError,
+    Where,
+    disk_error,
+    explain,
+    http_status,
+    is_disk_error,
+    is_worth_retrying,
+    offline_error,
+)
 from lib_lcm.lora_files.header import SafetensorsHeaderError, read_header
-from lib_lcm.rules.catalog import AccelerationLora
+from lib_lcm.lora_files.work_folder import (
+    file_sha256,
+    hash_into,
+    known_sha256,
+    lock_path,
+    part_path,
+    parts_of,
+    record_checksum,
+    size_or_zero,
+    work_dir,
+)
+from lib_lcm.rules.catalog import MB, AccelerationLora
 
-WORK_DIR = ".lcm-lora"  # inside the Lora folder: parts, locks and the checksum table, all hidden
-CHECKSUMS_FILE = "checksums.json"
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 _FORBIDDEN_IN_NAME = set('/\\:<>"|?*') | {chr(c) for c in range(32)}
 _PROGRESS_EVERY_S = 0.2
-_HASH_BLOCK = 8 * 1024 * 1024
 _SYNC_EVERY = 32 * 1024 * 1024
-MB = 1_000_000  # for messages: decimal megabytes, as the hub shows sizes
+CHUNK = 1024 * 1024  # what one read hands over: the unit of progress, of cancelling and of what a cut keeps
+_MAX_REDIRECTS = 5
 
-
-class DownloadError(Exception):
-    """One sentence for the user in ``message``; ``kind`` for programs (HTTP status mapping, tests)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
+T = TypeVar("T")
 
 
 class Cancelled(Exception):
@@ -78,18 +92,31 @@ class RemoteFile:
     size: int
     location: str
     commit: str | None
+    where: Where
 
 
 @dataclass(frozen=True)
 class DownloadResult:
     path: Path
-    state: str  # "downloaded" or "already present"
+    state: Literal["downloaded", "already present"]
     sha256: str
     size: int
     message: str
 
 
+@dataclass(frozen=True)
+class Retries:
+    """How often a failing request is tried again, waiting ``first_wait_s``, then twice as long each time.
+
+    A transfer that received bytes before it broke starts the count afresh: it is making progress.
+    """
+
+    attempts: int = 4
+    first_wait_s: float = 1.0
+
+
 ProgressCallback = Callable[[Progress], None]
+RetryCallback = Callable[[str], None]
 
 
 # --- 1. names ------------------------------------------------------------------------------------
@@ -120,23 +147,12 @@ def target_path(lora_dir: Path, name: str) -> Path:
     return path
 
 
-def work_dir(folder: Path) -> Path:
-    return folder / WORK_DIR
-
-
-def part_path(final: Path, sha256: str) -> Path:
-    return work_dir(final.parent) / f"{final.name}.{sha256[:16]}.part"
-
-
-def lock_path(final: Path) -> Path:
-    return work_dir(final.parent) / f"{final.name}.lock"
-
-
 # --- the whole download ---------------------------------------------------------------------------
 
 def download(entry: AccelerationLora, lora_dir: str | os.PathLike[str], *, name: str | None = None,
              endpoint: str | None = None, token: str | None = None, revision: str = "main",
-             on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> DownloadResult:
+             on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
+             on_retry: RetryCallback | None = None, retries: Retries = Retries()) -> DownloadResult:
     folder = Path(lora_dir)
     final = target_path(folder, name or entry.local_filename)  # 1
     # Older huggingface_hub releases only read HUGGING_FACE_HUB_TOKEN; read both, whatever the version.
@@ -144,15 +160,16 @@ def download(entry: AccelerationLora, lora_dir: str | os.PathLike[str], *, name:
     validate_repo_id(entry.repo_id)
     _refuse_offline()  # 2
     _ensure_writable_folder(folder)
+    retry = _Retrying(retries, on_retry, cancel)
     with _exclusive(final):  # 3
-        remote = resolve(entry, endpoint=endpoint, token=token, revision=revision)  # 4
+        remote = resolve(entry, endpoint=endpoint, token=token, revision=revision, retry=retry)  # 4
         existing = _existing_file(final, remote, entry)  # 5
         if existing is not None:
             return existing
         part = part_path(final, remote.sha256)
         _drop_stale_parts(final, keep=part)
-        _check_free_space(folder, remote.size - _size_or_zero(part))  # 6
-        digest = _transfer(entry, remote, part, token, on_progress, cancel)  # 7
+        _check_free_space(folder, remote.size - size_or_zero(part))  # 6
+        digest = _transfer(remote, part, token, on_progress, cancel, retry)  # 7
         return _publish(entry, remote, part, final, digest)  # 8
 
 
@@ -162,7 +179,7 @@ def _refuse_offline() -> None:
     from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
-        raise DownloadError("offline", "Offline mode is on (HF_HUB_OFFLINE); unset it to download.")
+        raise offline_error()
 
 
 def _ensure_writable_folder(folder: Path) -> None:
@@ -173,10 +190,7 @@ def _ensure_writable_folder(folder: Path) -> None:
         probe.unlink()
         work_dir(folder).mkdir(exist_ok=True)
     except OSError as error:
-        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise DownloadError("read_only", f"The Lora folder {folder} is not writable ({error.strerror}); "
-                                             "fix its permissions or choose another folder.") from error
-        raise _disk_error(error, folder) from error
+        raise disk_error(error, folder) from error
 
 
 # --- 3. lock --------------------------------------------------------------------------------------
@@ -202,25 +216,102 @@ def _exclusive(final: Path) -> Iterator[None]:
         lock.release()
 
 
+# --- retrying -------------------------------------------------------------------------------------
+
+class _Retrying:
+    """Run a request again after a worth-retrying failure, saying so in one line each time.
+
+    The last failure is raised as it came; a cancel during a wait raises Cancelled.
+    """
+
+    def __init__(self, retries: Retries, on_retry: RetryCallback | None, cancel: threading.Event | None) -> None:
+        self.retries, self.on_retry, self.cancel = retries, on_retry, cancel
+
+    def run(self, attempt: Callable[[], T], made_progress: Callable[[], bool] = lambda: False) -> T:
+        failures = 0
+        while True:
+            try:
+                return attempt()
+            except Exception as error:
+                failures = 1 if made_progress() else failures + 1
+                if failures > self.retries.attempts or not is_worth_retrying(error):
+                    raise
+                self._wait(error, failures)
+
+    def _wait(self, error: BaseException, failures: int) -> None:
+        wait = self.retries.first_wait_s * 2 ** (failures - 1)
+        if self.on_retry is not None:
+            self.on_retry(f"{_what_failed(error)}; trying again in {wait:g} s "
+                          f"(retry {failures} of {self.retries.attempts}).")
+        if self.cancel is not None and self.cancel.wait(wait):
+            raise Cancelled()
+        if self.cancel is None:
+            time.sleep(wait)
+
+
+def _what_failed(error: BaseException) -> str:
+    status = http_status(error)
+    if status is not None:
+        return f"The server answered HTTP {status}"
+    return f"The connection failed ({type(error).__name__})"
+
+
 # --- 4. resolve -----------------------------------------------------------------------------------
 
 def resolve(entry: AccelerationLora, *, endpoint: str | None = None, token: str | None = None,
-            revision: str = "main") -> RemoteFile:
-    """Ask the hub what the file is: its LFS sha256 (the etag), size, download location and commit."""
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+            revision: str = "main", retry: _Retrying | None = None) -> RemoteFile:
+    """Ask the hub what the file is: its LFS sha256 (the linked etag), size, download location and commit."""
+    from huggingface_hub import hf_hub_url
 
     # huggingface_hub reads HF_ENDPOINT once, at import; read it per call so a changed setting counts.
     endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or "").rstrip("/") or None
     url = hf_hub_url(entry.repo_id, entry.repo_file, revision=revision, endpoint=endpoint)
+    where = Where(entry.repo_id, entry.repo_file, url)
+    retry = retry or _Retrying(Retries(), None, None)
     try:
-        metadata = get_hf_file_metadata(url, token=token)
+        response = retry.run(lambda: _head(url, token))
+    except Cancelled as error:
+        raise DownloadError("cancelled", "Cancelled before the download started.") from error
     except Exception as error:
-        raise explain(error, entry, url) from error
-    etag = (metadata.etag or "").strip('"').lower()
-    if not re.fullmatch(r"[0-9a-f]{64}", etag) or not metadata.size:
+        raise explain(error, where) from error
+    headers = response.headers
+    etag = (headers.get("X-Linked-Etag") or headers.get("ETag") or "").strip('"').removeprefix("W/").strip('"')
+    size = headers.get("X-Linked-Size") or headers.get("Content-Length")
+    if not re.fullmatch(r"[0-9a-f]{64}", etag.lower()) or not (size or "").isdigit() or not int(size or 0):
         raise DownloadError("server", f"The server did not give a sha256 checksum and size for {entry.repo_file} "
                                       f"in {entry.repo_id}, so the download could not be verified.")
-    return RemoteFile(etag, int(metadata.size), metadata.location or url, metadata.commit_hash)
+    location = headers.get("Location")
+    location = urljoin(response.url, location) if location else response.url
+    return RemoteFile(etag.lower(), int(size or 0), location, headers.get("X-Repo-Commit"), where)
+
+
+def _head(url: str, token: str | None) -> Any:
+    """HEAD the resolve URL, following only same-host redirects (a renamed repo); the CDN's is the location."""
+    from huggingface_hub.utils import get_session, hf_raise_for_status
+
+    session = get_session()
+    for _ in range(_MAX_REDIRECTS):
+        response = session.head(url, headers=_headers(token), allow_redirects=False, timeout=_timeout("etag"))
+        hf_raise_for_status(response)
+        location = response.headers.get("Location")
+        if not (300 <= response.status_code < 400 and location and not urlparse(location).netloc):
+            return response
+        url = urljoin(url, location)
+    return response
+
+
+def _headers(token: str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    from huggingface_hub.utils import build_hf_headers
+
+    # identity: a compressed answer would make sizes and byte ranges mean something else
+    return {**build_hf_headers(token=token), "Accept-Encoding": "identity", **(extra or {})}
+
+
+def _timeout(kind: Literal["etag", "download"]) -> float:
+    from huggingface_hub import constants
+
+    name = "HF_HUB_ETAG_TIMEOUT" if kind == "etag" else "HF_HUB_DOWNLOAD_TIMEOUT"
+    return float(getattr(constants, name, 10))
 
 
 # --- 5. an existing file --------------------------------------------------------------------------
@@ -234,7 +325,8 @@ def _existing_file(final: Path, remote: RemoteFile, entry: AccelerationLora) -> 
         raise DownloadError("corrupt_present", f"{final.name} already exists but is damaged ({error}); it was left "
                                                "untouched. Delete it, or download under another name.") from error
     digest = known_sha256(final) or file_sha256(final)
-    record_checksum(final, digest, remote, entry)  # the tab then shows "verified" or "not the official file"
+    # the tab then shows "verified" or "not the official file"
+    record_checksum(final, digest, remote.sha256, entry.repo_id, remote.commit)
     if digest != remote.sha256:
         raise DownloadError("exists_different", f"{final.name} already exists and differs from the official file; "
                                                 f"it was left untouched. Download under another name, for example "
@@ -252,18 +344,6 @@ def _check_free_space(folder: Path, needed: int) -> None:
                                          f"{free / MB:.0f} MB free.")
 
 
-_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO, errno.EFBIG}
-
-
-def _disk_error(error: OSError, folder: Path) -> DownloadError:
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DownloadError("disk_full", f"The disk holding {folder} is full; free some space and download "
-                                          "again (what was received is kept and resumes).")
-    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return DownloadError("read_only", f"The Lora folder {folder} is not writable ({error.strerror}).")
-    return DownloadError("io", f"Writing into {folder} failed: {error.strerror or error}.")
-
-
 # --- 7. transfer ----------------------------------------------------------------------------------
 
 class _Hasher:
@@ -273,7 +353,7 @@ class _Hasher:
     that must precede publishing has little left to do.
     """
 
-    def __init__(self, digest: Any, fd: int | None = None) -> None:
+    def __init__(self, digest: Any, fd: int) -> None:
         self._digest, self._fd, self._unsynced = digest, fd, 0
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
         self._thread = threading.Thread(target=self._run, name="lcm-lora-sha256", daemon=True)
@@ -283,7 +363,7 @@ class _Hasher:
         while (chunk := self._queue.get()) is not None:
             self._digest.update(chunk)
             self._unsynced += len(chunk)
-            if self._fd is not None and self._unsynced >= _SYNC_EVERY:
+            if self._unsynced >= _SYNC_EVERY:
                 self._unsynced = 0
                 with contextlib.suppress(OSError):  # best effort; the final fsync is the one that counts
                     os.fdatasync(self._fd) if hasattr(os, "fdatasync") else os.fsync(self._fd)
@@ -298,31 +378,23 @@ class _Hasher:
         return str(self._digest.hexdigest())
 
 
-class _Sink:
-    """The file object given to http_get: appends, hashes, reports progress, honours cancel."""
+class _Part:
+    """The part file while bytes arrive: appends, hashes, reports progress, honours cancel."""
 
     def __init__(self, handle: BinaryIO, hasher: _Hasher, total: int, on_progress: ProgressCallback | None,
                  cancel: threading.Event | None) -> None:
         self._handle, self._hasher, self._total = handle, hasher, total
         self._on_progress, self._cancel = on_progress, cancel
         self.done = handle.tell()
-        self.name = handle.name  # read by http_get only for hf_transfer, which then writes the file itself
         self._started, self._start_bytes, self._reported = time.monotonic(), self.done, 0.0
 
-    def write(self, chunk: bytes) -> int:
+    def write(self, chunk: bytes) -> None:
         if self._cancel is not None and self._cancel.is_set():
             raise Cancelled()
         self._handle.write(chunk)
         self._hasher.update(chunk)
         self.done += len(chunk)
         self.report()
-        return len(chunk)
-
-    def tell(self) -> int:  # http_get compares it with the expected size at the end
-        return self.done
-
-    def flush(self) -> None:
-        self._handle.flush()
 
     def report(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -333,22 +405,23 @@ class _Sink:
         self._on_progress(Progress(self.done, self._total, speed))
 
 
-def _transfer(entry: AccelerationLora, remote: RemoteFile, part: Path, token: str | None,
-              on_progress: ProgressCallback | None, cancel: threading.Event | None) -> str:
+def _transfer(remote: RemoteFile, part: Path, token: str | None, on_progress: ProgressCallback | None,
+              cancel: threading.Event | None, retry: _Retrying) -> str:
     """Append the missing bytes to ``part``; return the sha256 of the whole part."""
-    if _size_or_zero(part) > remote.size:
+    if size_or_zero(part) > remote.size:
         part.unlink()
     digest = hashlib.sha256()
-    _hash_existing(part, digest)
+    hash_into(part, digest)
     try:
         handle = part.open("ab")
     except OSError as error:
-        raise _disk_error(error, part.parent) from error
+        raise disk_error(error, part.parent) from error
     hasher = _Hasher(digest, handle.fileno())
     try:
         with handle:
-            sink = _Sink(handle, hasher, remote.size, on_progress, cancel)
-            _stream(remote, sink, token)
+            sink = _Part(handle, hasher, remote.size, on_progress, cancel)
+            sink.report(force=True)
+            _receive(remote, sink, token, retry)
             handle.flush()
             # Make the bytes durable before the file gets its final name; overlaps the hash's tail.
             syncing = threading.Thread(target=os.fsync, args=(handle.fileno(),))
@@ -357,82 +430,56 @@ def _transfer(entry: AccelerationLora, remote: RemoteFile, part: Path, token: st
             syncing.join()
             sink.report(force=True)
     except Cancelled as error:
-        raise DownloadError("cancelled", f"Cancelled; {_size_or_zero(part) / MB:.1f} MB kept, download again to "
+        raise DownloadError("cancelled", f"Cancelled; {size_or_zero(part) / MB:.1f} MB kept, download again to "
                                          "resume.") from error
     except Exception as error:
-        # requests' exceptions are OSErrors too; only an errno from the file system means the disk.
-        if isinstance(error, OSError) and error.errno in _DISK_ERRNOS:
-            raise _disk_error(error, part.parent) from error
-        raise explain(error, entry, remote.location, received=_size_or_zero(part), total=remote.size) from error
+        if is_disk_error(error):
+            raise disk_error(error, part.parent) from error  # type: ignore[arg-type]
+        raise explain(error, remote.where, received=size_or_zero(part), total=remote.size) from error
     finally:
         hasher.finish()  # also stops the thread after an error; a second sentinel is never read
-    if sink.done != _size_or_zero(part):  # bytes arrived around write(): hf_transfer writes the file by name
-        return file_sha256(part)
     return hexdigest
 
 
-def _stream(remote: RemoteFile, sink: _Sink, token: str | None) -> None:
-    from huggingface_hub.file_download import http_get
-    from huggingface_hub.utils import build_hf_headers
+def _receive(remote: RemoteFile, sink: _Part, token: str | None, retry: _Retrying) -> None:
+    """GET the bytes from where the part ends, again from where it then ends after each worth-retrying failure."""
+    at_start = [sink.done]
 
-    sink.report(force=True)
-    if sink.done < remote.size:
-        with _small_chunks():
-            http_get(remote.location, sink, resume_size=sink.done,  # type: ignore[arg-type]
-                     headers=build_hf_headers(token=token), expected_size=remote.size)
+    def attempt() -> None:
+        at_start[0] = sink.done
+        if sink.done < remote.size:
+            _get_range(remote, sink, token)
 
+    def made_progress() -> bool:
+        return sink.done > at_start[0]
 
-_chunk_lock = threading.Lock()
-_chunk_users = 0
-_chunk_saved: dict[Any, int] = {}
-_CHUNK = 1024 * 1024
+    retry.run(attempt, made_progress)
 
 
-@contextmanager
-def _small_chunks() -> Iterator[None]:
-    """Read the body in 1 MiB chunks instead of the hub's 10 MiB while any of our downloads runs.
+def _get_range(remote: RemoteFile, sink: _Part, token: str | None) -> None:
+    from huggingface_hub.utils import get_session, hf_raise_for_status
 
-    http_get hands over (and we keep, and can cancel after) only whole chunks, so smaller ones
-    mean a finer progress bar, a prompt cancel and less lost on a dropped connection. Where the
-    size lives differs by version: ``constants.DOWNLOAD_CHUNK_SIZE`` read per call (0.26+), a copy
-    imported into ``file_download`` (0.21-0.25), or a literal (older: nothing to change). A
-    counter restores the values after the last concurrent user.
-    """
-    global _chunk_users
-    from huggingface_hub import constants, file_download
-
-    holders = [m for m in (constants, file_download) if isinstance(getattr(m, "DOWNLOAD_CHUNK_SIZE", None), int)]
-    with _chunk_lock:
-        if _chunk_users == 0:
-            for module in holders:
-                _chunk_saved[module] = module.DOWNLOAD_CHUNK_SIZE
-                module.DOWNLOAD_CHUNK_SIZE = min(_CHUNK, module.DOWNLOAD_CHUNK_SIZE)
-        _chunk_users += 1
-    try:
-        yield
-    finally:
-        with _chunk_lock:
-            _chunk_users -= 1
-            if _chunk_users == 0:
-                for module, size in _chunk_saved.items():
-                    module.DOWNLOAD_CHUNK_SIZE = size
-                _chunk_saved.clear()
+    headers = _headers(None if _other_host(remote) else token, {"Range": f"bytes={sink.done}-"})
+    with get_session().get(remote.location, headers=headers, stream=True, timeout=_timeout("download")) as response:
+        hf_raise_for_status(response)
+        # A server that ignores the range sends the whole file: skip what the part already holds.
+        skip = sink.done if response.status_code == 200 else 0
+        for chunk in response.iter_content(chunk_size=CHUNK):
+            if skip:
+                kept = min(skip, len(chunk))
+                chunk, skip = chunk[kept:], skip - kept
+            if chunk:
+                sink.write(chunk)
 
 
-def _hash_existing(part: Path, digest: Any) -> None:
-    """Hash the bytes the file has now (exactly its stat size: a special file could stream forever)."""
-    remaining = _size_or_zero(part)
-    if not remaining:
-        return
-    with part.open("rb") as handle:
-        while remaining > 0 and (block := handle.read(min(_HASH_BLOCK, remaining))):
-            digest.update(block)
-            remaining -= len(block)
+def _other_host(remote: RemoteFile) -> bool:
+    """The CDN's signed URL carries its own permission; the hub token is not sent to another host."""
+    return urlparse(remote.location).netloc != urlparse(remote.where.url).netloc
 
 
 def _drop_stale_parts(final: Path, keep: Path) -> None:
     """Parts of an older revision of the same file are ours and useless now."""
-    for stale in work_dir(final.parent).glob(f"{glob.escape(final.name)}.*.part"):
+    for stale in parts_of(final):
         if stale != keep:
             stale.unlink(missing_ok=True)
 
@@ -440,7 +487,7 @@ def _drop_stale_parts(final: Path, keep: Path) -> None:
 # --- 8. verify and publish ------------------------------------------------------------------------
 
 def _publish(entry: AccelerationLora, remote: RemoteFile, part: Path, final: Path, digest: str) -> DownloadResult:
-    size = _size_or_zero(part)
+    size = size_or_zero(part)
     if size != remote.size:
         raise DownloadError("dropped", f"The download stopped at {size / MB:.1f} of {remote.size / MB:.1f} MB; "
                                        "download again to resume.")
@@ -450,7 +497,7 @@ def _publish(entry: AccelerationLora, remote: RemoteFile, part: Path, final: Pat
                                         "it was discarded. Download again.")
     _check_content(entry, part)
     _link_into_place(part, final)
-    record_checksum(final, digest, remote, entry)
+    record_checksum(final, digest, remote.sha256, entry.repo_id, remote.commit)
     return DownloadResult(final, "downloaded", digest, size, f"Downloaded {final.name} ({size / MB:.1f} MB), "
                                                              "verified against the hub's sha256.")
 
@@ -483,120 +530,3 @@ def _link_into_place(part: Path, final: Path) -> None:
         os.replace(part, final)
         return
     part.unlink()
-
-
-# --- checksums of files we verified -----------------------------------------------------------------
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    _hash_existing(path, digest)
-    return digest.hexdigest()
-
-
-def known_sha256(final: Path) -> str | None:
-    """The sha256 recorded for this file, if it still has the size and modification time it had then."""
-    record = read_checksums(final.parent).get(final.name)
-    stat = final.stat()
-    if isinstance(record, dict) and record.get("size") == stat.st_size and record.get("mtime_ns") == stat.st_mtime_ns:
-        digest = record.get("sha256")
-        return digest if isinstance(digest, str) else None
-    return None
-
-
-def record_checksum(final: Path, digest: str, remote: RemoteFile, entry: AccelerationLora) -> None:
-    """Remember that this exact file (size, mtime) is the official one, for offline status later."""
-    table = read_checksums(final.parent)
-    stat = final.stat()
-    table[final.name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest,
-                         "official_sha256": remote.sha256, "repo_id": entry.repo_id, "commit": remote.commit}
-    path = work_dir(final.parent) / CHECKSUMS_FILE
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(table, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)  # only a cache: the download itself succeeded
-
-
-def read_checksums(folder: Path) -> dict[str, dict[str, Any]]:
-    try:
-        table = json.loads((work_dir(folder) / CHECKSUMS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return table if isinstance(table, dict) else {}
-
-
-def _size_or_zero(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-# --- errors ---------------------------------------------------------------------------------------
-
-_CUT_MID_BODY = {"ChunkedEncodingError", "IncompleteRead", "ProtocolError"}
-
-
-def _is_network_error(error: BaseException) -> bool:
-    name = type(error).__name__
-    return name in {"ConnectionError", "ChunkedEncodingError", "ReadTimeout", "ConnectTimeout", "Timeout",
-                    "ProtocolError", "IncompleteRead", "RemoteDisconnected", "ConnectError", "ReadError"}
-
-
-def explain(error: BaseException, entry: AccelerationLora, url: str, received: int = 0,
-            total: int | None = None) -> DownloadError:
-    """Map whatever huggingface_hub / requests raised to one sentence, by HTTP status where there is one.
-
-    ``LocalEntryNotFoundError`` subclasses ``EntryNotFoundError`` and hides outages, so the class
-    alone is not trusted (../shared/hub-download-facts.md).
-    """
-    if isinstance(error, DownloadError):
-        return error
-    status = _http_status(error)
-    where = f"{entry.repo_id}/{entry.repo_file}"
-    name = type(error).__name__
-    if name == "OfflineModeIsEnabled":
-        return DownloadError("offline", "Offline mode is on (HF_HUB_OFFLINE); unset it to download.")
-    if name == "RepositoryNotFoundError":  # also what the hub answers anonymous callers for private repos
-        return DownloadError("not_found", f"The repository {entry.repo_id} was not found on {_host(url)}, or it is "
-                                          f"private: then set HF_TOKEN to an access token (HTTP {status}).")
-    if status in (401, 403) or name == "GatedRepoError":
-        return DownloadError("auth", f"The server refused access to {where} (HTTP {status or 403}): set HF_TOKEN to "
-                                     "a Hugging Face access token that may read it.")
-    if status == 404:
-        what = {"RevisionNotFoundError": "revision", "EntryNotFoundError": "file"}.get(name, "repository or file")
-        return DownloadError("not_found", f"The {what} {where} was not found on {_host(url)} (HTTP 404).")
-    if status == 429:
-        return DownloadError("server", f"{_host(url)} is rate-limiting downloads (HTTP 429); try again in a minute.")
-    if status is not None and status >= 500:
-        return DownloadError("server", f"{_host(url)} had an error (HTTP {status}); try again later"
-                                       + (" - what was received is kept and resumes." if received else "."))
-    if status is not None:
-        return DownloadError("server", f"{_host(url)} answered HTTP {status} for {where}.")
-    if total and (name in _CUT_MID_BODY or (received and _is_network_error(error))):
-        return DownloadError("dropped", f"The connection dropped during the download ({received / MB:.1f} of "
-                                        f"{total / MB:.1f} MB kept); download again to resume.")
-    if _is_network_error(error) or name in {"LocalEntryNotFoundError", "OSError"} or isinstance(error, OSError):
-        return DownloadError("network", f"Cannot reach {_host(url)} ({_short(error)}); check the connection "
-                                        "or the Hugging Face endpoint (HF_ENDPOINT).")
-    return DownloadError("unexpected", f"Downloading {where} failed: {_short(error)}.")
-
-
-def _http_status(error: BaseException) -> int | None:
-    for candidate in (error, error.__cause__, error.__context__):
-        response = getattr(candidate, "response", None)
-        status = getattr(response, "status_code", None)
-        if isinstance(status, int):
-            return status
-    return None
-
-
-def _host(url: str) -> str:
-    match = re.match(r"^[a-z]+://([^/]+)", url)
-    return match.group(1) if match else url
-
-
-def _short(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text if len(text) <= 160 else text[:157] + "..."

@@ -8,14 +8,13 @@ folder's hidden checksum table; a file that still has that size and time is the 
 
 from __future__ import annotations
 
-import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lib_lcm.downloads.transfer import MB, known_sha256, read_checksums, validate_file_name, work_dir
 from lib_lcm.lora_files.header import SafetensorsHeaderError, detect_file
-from lib_lcm.rules.catalog import AccelerationLora
+from lib_lcm.lora_files.work_folder import known_sha256, parts_of, read_checksums, size_or_zero
+from lib_lcm.rules.catalog import MB, AccelerationLora
 
 MISSING, PARTIAL, VERIFIED, PRESENT, DIFFERENT, CORRUPT = (
     "missing", "partial", "verified", "present", "different", "corrupt")
@@ -31,8 +30,8 @@ class FileStatus:
     partial_bytes: int = 0  # kept from an interrupted download
 
 
-def file_status(entry: AccelerationLora, lora_dir: str | os.PathLike[str], name: str | None = None) -> FileStatus:
-    final = Path(lora_dir) / validate_file_name(name or entry.local_filename)
+def file_status(entry: AccelerationLora, lora_dir: str | os.PathLike[str]) -> FileStatus:
+    final = Path(lora_dir) / entry.local_filename
     partial = _partial_bytes(final)
     if not final.is_file():
         if partial:
@@ -72,10 +71,4 @@ def _checked_against_official(entry: AccelerationLora, final: Path, size: int, p
 
 
 def _partial_bytes(final: Path) -> int:
-    total = 0
-    for part in work_dir(final.parent).glob(f"{glob.escape(final.name)}.*.part"):
-        try:
-            total = max(total, part.stat().st_size)
-        except OSError:
-            continue
-    return total
+    return max((size_or_zero(part) for part in parts_of(final)), default=0)

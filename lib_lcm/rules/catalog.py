@@ -20,6 +20,13 @@ SDXL_LIGHTNING = "SDXL-Lightning"
 DMD2 = "DMD2"
 FAMILIES = (LCM_LORA, TCD_LORA, HYPER_SD, SDXL_LIGHTNING, DMD2)  # the accordion's preset order
 
+# WebUI sampler names: "LCM" is the WebUI's own since A1111 1.8 (our exact twin replaces it while the
+# accordion is on); "TCD" is ours.
+LCM_SAMPLER = "LCM"
+TCD_SAMPLER = "TCD"
+
+MB = 1_000_000  # sizes are shown in decimal megabytes, as the hub shows them
+
 # The TCD authors' gamma (diffusers' ``eta`` of TCDScheduler) in their published example: the default of
 # the TCD sampler, the lcm_lora_tcd_gamma setting and ``generate --tcd-gamma``.
 TCD_GAMMA = 0.3
@@ -93,8 +100,8 @@ CATALOG: tuple[AccelerationLora, ...] = (
     AccelerationLora(
         key="sd15", family=LCM_LORA, architecture=Architecture.SD1,
         repo_id="latent-consistency/lcm-lora-sdv1-5", repo_file=_OFFICIAL_FILE,
-        local_name="lcm-lora-sdv1-5", sampler="LCM", scheduler="SGM Uniform",
-        steps=LCM_STEPS, cfg=LCM_CFG, accepted_samplers=("TCD",),
+        local_name="lcm-lora-sdv1-5", sampler=LCM_SAMPLER, scheduler="SGM Uniform",
+        steps=LCM_STEPS, cfg=LCM_CFG, accepted_samplers=(TCD_SAMPLER,),
         known_names=("lcm-lora-sd15", "LCM_LoRA_Weights_SD15", "lcm-lora-sdv1-5_lora_weights",
                      "pytorch_lora_weights"),
         size_bytes=134_621_556,
@@ -102,16 +109,16 @@ CATALOG: tuple[AccelerationLora, ...] = (
     AccelerationLora(
         key="sdxl", family=LCM_LORA, architecture=Architecture.SDXL,
         repo_id="latent-consistency/lcm-lora-sdxl", repo_file=_OFFICIAL_FILE,
-        local_name="lcm-lora-sdxl", sampler="LCM", scheduler="SGM Uniform",
-        steps=LCM_STEPS, cfg=LCM_CFG, accepted_samplers=("TCD",),
+        local_name="lcm-lora-sdxl", sampler=LCM_SAMPLER, scheduler="SGM Uniform",
+        steps=LCM_STEPS, cfg=LCM_CFG, accepted_samplers=(TCD_SAMPLER,),
         known_names=("sdxl_lcm_lora", "LCM_LoRA_Weights_SDXL", "lcm-lora-sdxl_lora_weights", "pytorch_lora_weights"),
         size_bytes=393_854_592,
     ),
     AccelerationLora(
         key="ssd-1b", family=LCM_LORA, architecture=Architecture.SSD1B,
         repo_id="latent-consistency/lcm-lora-ssd-1b", repo_file=_OFFICIAL_FILE,
-        local_name="lcm-lora-ssd-1b", sampler="LCM", scheduler="SGM Uniform",
-        steps=LCM_STEPS, cfg=LCM_CFG, accepted_samplers=("TCD",),
+        local_name="lcm-lora-ssd-1b", sampler=LCM_SAMPLER, scheduler="SGM Uniform",
+        steps=LCM_STEPS, cfg=LCM_CFG, accepted_samplers=(TCD_SAMPLER,),
         known_names=("LCM_LoRA_Weights_SSD1B", "lcm-lora-ssd1b", "pytorch_lora_weights"),
         size_bytes=None, approx_size="210 MB",  # published only as "210.0 MB"
     ),
@@ -120,14 +127,14 @@ CATALOG: tuple[AccelerationLora, ...] = (
     AccelerationLora(
         key="tcd-sd15", family=TCD_LORA, architecture=Architecture.SD1,
         repo_id="h1t/TCD-SD15-LoRA", repo_file=_OFFICIAL_FILE, local_name="TCD-SD15-LoRA",
-        sampler="TCD", scheduler="SGM Uniform", steps=LCM_STEPS, cfg=_GUIDANCE_FREE_CFG,
-        accepted_samplers=("LCM",), known_names=("tcd-sd15", "tcd_lora_sd15"),
+        sampler=TCD_SAMPLER, scheduler="SGM Uniform", steps=LCM_STEPS, cfg=_GUIDANCE_FREE_CFG,
+        accepted_samplers=(LCM_SAMPLER,), known_names=("tcd-sd15", "tcd_lora_sd15"),
     ),
     AccelerationLora(
         key="tcd-sdxl", family=TCD_LORA, architecture=Architecture.SDXL,
         repo_id="h1t/TCD-SDXL-LoRA", repo_file=_OFFICIAL_FILE, local_name="TCD-SDXL-LoRA",
-        sampler="TCD", scheduler="SGM Uniform", steps=LCM_STEPS, cfg=_GUIDANCE_FREE_CFG,
-        accepted_samplers=("LCM",), known_names=("tcd-sdxl", "tcd_lora_sdxl"),
+        sampler=TCD_SAMPLER, scheduler="SGM Uniform", steps=LCM_STEPS, cfg=_GUIDANCE_FREE_CFG,
+        accepted_samplers=(LCM_SAMPLER,), known_names=("tcd-sdxl", "tcd_lora_sdxl"),
     ),
     # Hyper-SD (Ren et al. 2024): the N-step LoRAs run DDIM with "trailing" timesteps at guidance 0,
     # fused at weight 1. Deterministic DDIM is Euler in k-diffusion's sigma space, and "SGM Uniform"
@@ -156,7 +163,7 @@ CATALOG: tuple[AccelerationLora, ...] = (
     AccelerationLora(
         key="dmd2-sdxl", family=DMD2, architecture=Architecture.SDXL,
         repo_id="tianweiy/DMD2", repo_file="dmd2_sdxl_4step_lora_fp16.safetensors",
-        local_name="dmd2_sdxl_4step_lora_fp16", sampler="LCM", scheduler="SGM Uniform",
+        local_name="dmd2_sdxl_4step_lora_fp16", sampler=LCM_SAMPLER, scheduler="SGM Uniform",
         steps=StepRange(minimum=4, maximum=4, default=4), cfg=CfgRange(minimum=1.0, maximum=1.0, default=1.0),
         timesteps=(999, 749, 499, 249), known_names=("dmd2_sdxl_4step_lora",),
     ),
@@ -193,6 +200,11 @@ def architectures_of(family: str) -> tuple[Architecture, ...]:
 def by_key(key: str) -> AccelerationLora | None:
     wanted = normalise_name(key)
     return next((e for e in CATALOG if normalise_name(e.key) == wanted), None)
+
+
+def all_keys() -> tuple[str, ...]:
+    """Every entry's key, in catalog order: what the command line, the settings and the HTTP API accept."""
+    return tuple(entry.key for entry in CATALOG)
 
 
 def all_names() -> frozenset[str]:

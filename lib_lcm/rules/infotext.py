@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+from lib_lcm.rules import parameters_text
 from lib_lcm.rules.catalog import LCM_LORA, family_named, normalise_name
 from lib_lcm.rules.prompt_tags import remove_tags
 
@@ -36,7 +37,7 @@ TAG_FROM_PROMPT = "from prompt"
 ALL_KEYS = (KEY_LORA, KEY_WEIGHT, KEY_PRESET, KEY_TAG, KEY_CLAMPED, KEY_STEPS_RUN, KEY_SKIPPED, KEY_INPUT,
             KEY_TIMESTEPS, KEY_HIRES_TIMESTEPS, KEY_HIRES_STEPS_RUN, KEY_EXPLICIT, KEY_TCD_GAMMA, KEY_UNCOND,
             KEY_SETTING_IGNORED)
-_PROMPT_KEYS = ("Prompt", "Hires prompt")
+_PROMPT_KEYS = (parameters_text.PROMPT, parameters_text.HIRES_PROMPT)
 
 
 def was_enabled(params: Mapping[str, Any]) -> bool:

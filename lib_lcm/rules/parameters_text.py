@@ -13,7 +13,22 @@ import re
 from collections.abc import Mapping
 
 PNG_KEY = "parameters"  # the PNG text chunk the WebUI reads (modules/images.py)
-NEGATIVE = "Negative prompt: "
+# The WebUI's own keys that this project reads or writes (A1111 modules/processing.py create_infotext,
+# modules/infotext_utils.py parse_generation_parameters).
+PROMPT = "Prompt"
+NEGATIVE_PROMPT = "Negative prompt"
+HIRES_PROMPT = "Hires prompt"
+STEPS = "Steps"
+SAMPLER = "Sampler"
+SCHEDULE_TYPE = "Schedule type"
+CFG_SCALE = "CFG scale"
+SEED = "Seed"
+SIZE = "Size"
+MODEL = "Model"
+DENOISING_STRENGTH = "Denoising strength"
+LORA_HASHES = "Lora hashes"
+VERSION = "Version"
+NEGATIVE = f"{NEGATIVE_PROMPT}: "
 # The WebUI's re_param_code: a key, then a quoted or a plain value, up to the next comma.
 _PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 
@@ -54,7 +69,7 @@ def parse_parameters(text: str) -> dict[str, str]:
             negative.append(line.removeprefix(NEGATIVE) if not negative else line)
         else:
             prompt.append(line)
-    result = {"Prompt": "\n".join(prompt), "Negative prompt": "\n".join(negative)}
+    result = {PROMPT: "\n".join(prompt), NEGATIVE_PROMPT: "\n".join(negative)}
     for key, value in _PARAM.findall(last):
         result[key] = unquote(value)
     return result

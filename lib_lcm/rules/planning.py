@@ -9,6 +9,7 @@ and a pasted infotext already carries the tag).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from lib_lcm.rules import infotext
 from lib_lcm.rules.catalog import AccelerationLora, all_names, normalise_name
@@ -37,6 +38,14 @@ class Request:
 
 
 @dataclass(frozen=True)
+class Note:
+    """Something the user should know about a plan: shown under the image and in the console."""
+
+    kind: Literal["tag_kept", "negative_unused"]
+    text: str
+
+
+@dataclass(frozen=True)
 class Plan:
     lora_name: str
     weight: float
@@ -53,8 +62,8 @@ class Plan:
     hr_scheduler: str | None
     hr_cfg: float | None
     infotext: dict[str, str] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
-    exact_schedule: bool = True  # the sampler visits the reference timesteps (lib_lcm.sampling.schedule)
+    notes: tuple[Note, ...] = ()
+    exact_schedule: bool = True  # the sampler visits the reference timesteps (lib_lcm.sampling)
     timesteps: tuple[int, ...] = ()  # explicit timesteps of the preset (DMD2), for the exact sampler
 
     def as_request(self, request: Request) -> Request:
@@ -166,11 +175,12 @@ def _infotext(request: Request, entry: AccelerationLora, lora_name: str, weight:
     return entries
 
 
-def _notes(request: Request, cfg: float, added: bool, lora_name: str) -> tuple[str, ...]:
+def _notes(request: Request, cfg: float, added: bool, lora_name: str) -> tuple[Note, ...]:
     notes = []
     if not added:
-        notes.append(f"LCM-LoRA: the prompt already has an acceleration LoRA tag; kept it as typed "
-                     f"instead of adding <lora:{lora_name}:…>.")
+        notes.append(Note("tag_kept", f"the prompt already has an acceleration LoRA tag; kept it as typed "
+                                      f"instead of adding <lora:{lora_name}:…>."))
     if cfg == 1.0 and any(n.strip() for n in request.negative_prompts):
-        notes.append("LCM-LoRA: at CFG 1 the negative prompt has no effect; raise CFG to 1.5-2 to use it.")
+        notes.append(Note("negative_unused", "at CFG 1 the negative prompt has no effect; raise CFG to 1.5-2 to "
+                                             "use it."))
     return tuple(notes)

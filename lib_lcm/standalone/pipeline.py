@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import lib_lcm
+from lib_lcm.downloads.transfer import ProgressCallback
 from lib_lcm.lora_files.header import lora_short_hash
 from lib_lcm.rules import catalog, infotext
+from lib_lcm.rules import parameters_text as keys
 from lib_lcm.rules.catalog import ACCELERATION_WEIGHT, LCM_LORA, TCD_GAMMA, AccelerationLora, normalise_name
 from lib_lcm.rules.choice import Choice
 from lib_lcm.rules.parameters_text import PNG_KEY, format_parameters
@@ -36,7 +38,7 @@ from lib_lcm.standalone.model_loading import (
 )
 from lib_lcm.standalone.model_source import ModelSource, StandaloneError, inspect_checkpoint, require_supported
 
-SAMPLERS = {"lcm": "LCM", "tcd": "TCD"}  # command-line name -> WebUI sampler name
+SAMPLERS = {"lcm": catalog.LCM_SAMPLER, "tcd": catalog.TCD_SAMPLER}  # command-line name -> WebUI sampler name
 SEED_RANGE = 2**32
 Echo = Callable[[str], None]
 
@@ -200,24 +202,29 @@ class ReadyPipeline:
         """The infotext the WebUI writes for the same generation, prompt tags included (it pastes back)."""
         prompt = plan.main_prompt
         params: dict[str, object] = {
-            "Steps": job.steps, "Sampler": self.sampler_name, "Schedule type": self.entry.scheduler,
+            keys.STEPS: job.steps, keys.SAMPLER: self.sampler_name, keys.SCHEDULE_TYPE: self.entry.scheduler,
             # floats as the WebUI prints them (str of a float: "1.0"), so both texts read alike
-            "CFG scale": float(job.cfg), "Seed": seed, "Size": f"{width}x{height}", "Model": self.source.name,
-            "Denoising strength": float(job.strength) if job.init_image is not None else None,
+            keys.CFG_SCALE: float(job.cfg), keys.SEED: seed, keys.SIZE: f"{width}x{height}",
+            keys.MODEL: self.source.name,
+            keys.DENOISING_STRENGTH: float(job.strength) if job.init_image is not None else None,
             **plan.infotext,
-            "Lora hashes": self.lora_hashes,
-            "LCM-LoRA timesteps": ",".join(map(str, visited)),
-            "LCM-LoRA steps run": str(len(visited)) if len(visited) != job.steps else None,
-            "TCD gamma": format_weight(self.options.tcd_gamma) if self.options.sampler == "tcd" else None,
+            keys.LORA_HASHES: self.lora_hashes,
+            infotext.KEY_TIMESTEPS: ",".join(map(str, visited)),
+            infotext.KEY_STEPS_RUN: str(len(visited)) if len(visited) != job.steps else None,
+            infotext.KEY_TCD_GAMMA: format_weight(self.options.tcd_gamma) if self.options.sampler == "tcd" else None,
             # diffusers skips the unconditional pass at guidance <= 1, as the extension does at CFG 1
             infotext.KEY_UNCOND: infotext.UNCOND_SKIPPED if job.cfg <= 1.0 else None,
-            "Version": f"lib_lcm {lib_lcm.__version__}",
+            keys.VERSION: f"lib_lcm {lib_lcm.__version__}",
         }
         return format_parameters(prompt, job.negative_prompt, params)
 
 
-def build_pipeline(checkpoint: str, options: Options = Options(), echo: Echo | None = None) -> ReadyPipeline:
-    """Checkpoint in, ready pipeline out: detected, acceleration LoRA found or downloaded, LoRAs fused."""
+def build_pipeline(checkpoint: str, options: Options = Options(), echo: Echo | None = None,
+                   download_progress: ProgressCallback | None = None) -> ReadyPipeline:
+    """Checkpoint in, ready pipeline out: detected, acceleration LoRA found or downloaded, LoRAs fused.
+
+    ``echo`` gets one line per step (retries of a download too); ``download_progress`` the download's progress.
+    """
     echo = echo or _silent
     if options.sampler not in SAMPLERS:
         raise StandaloneError(f"--sampler {options.sampler!r}: choose {' or '.join(SAMPLERS)}.")
@@ -225,7 +232,8 @@ def build_pipeline(checkpoint: str, options: Options = Options(), echo: Echo | N
     echo(f"{source.location}: {source.architecture.label} ({source.evidence})")
     entry = catalog.for_architecture(source.architecture, LCM_LORA)
     assert entry is not None  # require_supported: every supported architecture has an LCM-LoRA
-    acceleration = LoraFile(find_or_download(entry, options, echo), options.acceleration_weight, "acceleration")
+    acceleration = LoraFile(find_or_download(entry, options, echo, download_progress), options.acceleration_weight,
+                            "acceleration")
     for lora in (acceleration, *options.styles):  # refuse a wrong file before the slow load
         check_lora_file(lora, source.architecture)
     pipe = _load(source, options)
@@ -239,7 +247,8 @@ def build_pipeline(checkpoint: str, options: Options = Options(), echo: Echo | N
     return ReadyPipeline(pipe, source, entry, acceleration, options, notes)
 
 
-def find_or_download(entry: AccelerationLora, options: Options, echo: Echo) -> Path:
+def find_or_download(entry: AccelerationLora, options: Options, echo: Echo,
+                     progress: ProgressCallback | None = None) -> Path:
     if options.acceleration_lora is not None:
         return options.acceleration_lora
     from lib_lcm.lora_files.finding import find_acceleration_lora
@@ -248,16 +257,16 @@ def find_or_download(entry: AccelerationLora, options: Options, echo: Echo) -> P
     found = find_acceleration_lora(entry, [options.lora_dir], Settings())
     if found.path is not None:
         return found.path
-    return _download(entry, options, echo)
+    return _download(entry, options, echo, progress)
 
 
-def _download(entry: AccelerationLora, options: Options, echo: Echo) -> Path:
-    from lib_lcm.cli.download import progress_bar
-    from lib_lcm.downloads.transfer import DownloadError, download
+def _download(entry: AccelerationLora, options: Options, echo: Echo, progress: ProgressCallback | None) -> Path:
+    from lib_lcm.downloads.errors import DownloadError
+    from lib_lcm.downloads.transfer import download
 
     echo(f"{entry.local_filename} is not in {options.lora_dir}; downloading it from {entry.repo_id}")
     try:
-        return download(entry, options.lora_dir, endpoint=options.endpoint, on_progress=progress_bar(entry.key)).path
+        return download(entry, options.lora_dir, endpoint=options.endpoint, on_progress=progress, on_retry=echo).path
     except DownloadError as error:
         raise StandaloneError(f"{entry.local_filename} is needed for {entry.architecture.label} and could not be "
                               f"downloaded: {error.message} Put {entry.repo_file} from {entry.url} into "
@@ -282,9 +291,10 @@ def _use_sampler(pipe: Any, sampler: str) -> None:
 
 
 def plan_messages(plan: Plan) -> list[str]:
-    clamped = plan.infotext.get("LCM-LoRA clamped")
+    clamped = plan.infotext.get(infotext.KEY_CLAMPED)
     messages = [f"Clamped to the LCM-LoRA range: {clamped}."] if clamped else []
-    return messages + [note.removeprefix("LCM-LoRA: ") for note in plan.notes if "already has" not in note]
+    # The acceleration tag is never typed here: a kept tag names a style LoRA of the same name.
+    return messages + [note.text[:1].upper() + note.text[1:] for note in plan.notes if note.kind != "tag_kept"]
 
 
 def _check_job(job: Job) -> None:

@@ -7,7 +7,7 @@ the 1797 real digits (lower is better). "UNet evals" counts latents through the 
 (CFG > 1 costs two per step, as the teacher's cond and uncond passes).
 
 Two implementations drive the samplers: diffusers' schedulers (the reference), and for LCM and TCD
-also the project's own pure-torch ``lib_lcm.sampling.schedule`` functions, through the k-diffusion
+also the project's own pure-torch ``lib_lcm.sampling`` functions, through the k-diffusion
 denoiser convention the WebUI uses.
 """
 
@@ -22,7 +22,8 @@ from typing import Any
 import torch
 
 from lib_lcm.rules.catalog import TCD_GAMMA
-from lib_lcm.sampling import schedule as sampling
+from lib_lcm.sampling.samplers import sample_lcm, sample_tcd
+from lib_lcm.sampling.schedule import NoiseSchedule, lcm_timesteps
 from lib_lcm.standalone.model_loading import reference_scheduler
 from lib_lcm.toy import digits as toy
 from lib_lcm.toy import files
@@ -187,11 +188,11 @@ def _sample_diffusers(unet: Any, spec: RowSpec, noise: torch.Tensor, cond: torch
 
 def _sample_lib_lcm(unet: Any, spec: RowSpec, noise: torch.Tensor, cond: torch.Tensor, uncond: torch.Tensor,
                     seed: int) -> torch.Tensor:
-    """``lib_lcm.sampling.schedule.sample_lcm``/``sample_tcd`` as the WebUI drives them (k-diffusion convention)."""
+    """``lib_lcm.sampling.samplers.sample_lcm``/``sample_tcd`` as the WebUI drives them (k-diffusion convention)."""
     if spec.sampler not in ("lcm", "tcd"):
         raise ValueError(f"lib_lcm implements lcm and tcd, not {spec.sampler}")
-    schedule = sampling.NoiseSchedule.scaled_linear()
-    sigmas = schedule.sigmas_for(sampling.lcm_timesteps(spec.steps))
+    schedule = NoiseSchedule.scaled_linear()
+    sigmas = schedule.sigmas_for(lcm_timesteps(spec.steps))
     generator = torch.Generator().manual_seed(seed + 1)
 
     def denoiser(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -201,9 +202,9 @@ def _sample_lib_lcm(unet: Any, spec: RowSpec, noise: torch.Tensor, cond: torch.T
     x = noise * (1 + sigmas[0] ** 2) ** 0.5  # diffusers' unit-variance start, in the k-diffusion scale
     noise_sampler = lambda sigma, sigma_next: torch.randn(noise.shape, generator=generator)  # noqa: E731
     if spec.sampler == "tcd":
-        return sampling.sample_tcd(denoiser, x, sigmas, noise_sampler=noise_sampler, schedule=schedule,
+        return sample_tcd(denoiser, x, sigmas, noise_sampler=noise_sampler, schedule=schedule,
                                    gamma=TCD_GAMMA)
-    return sampling.sample_lcm(denoiser, x, sigmas, noise_sampler=noise_sampler, schedule=schedule)
+    return sample_lcm(denoiser, x, sigmas, noise_sampler=noise_sampler, schedule=schedule)
 
 
 # ---------------------------------------------------------------- judging

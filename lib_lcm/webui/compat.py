@@ -124,6 +124,36 @@ def scheduler_exists(label: str) -> bool:
     return label in getattr(module, "schedulers_map", {})
 
 
+def schedule_label(p: Any) -> str:
+    """The pass's "Schedule type", chosen as KDiffusionSampler.get_sigmas does (modules/sd_samplers_kdiffusion.py)."""
+    name = (getattr(p, "hr_scheduler", None) if getattr(p, "is_hr_pass", False) else getattr(p, "scheduler", None))
+    name = name or "Automatic"
+    return "Automatic" if name.lower() == "automatic" else name
+
+
+def pass_steps_and_strength(p: Any) -> tuple[int, float]:
+    """The steps the current sampling pass was asked for, and the share of the noise schedule it covers.
+
+    The hires pass (``modules/processing.py`` ``sample_hr_pass``, ``is_hr_pass`` set) runs
+    ``hr_second_pass_steps`` (0: the first pass's steps) at the denoising strength; img2img
+    (``StableDiffusionProcessingImg2Img``, the processing object that has ``init_images``) runs its
+    steps at its denoising strength; a first pass from noise covers the whole schedule.
+    """
+    steps = int(getattr(p, "steps", 0) or 0)
+    if getattr(p, "is_hr_pass", False):
+        return int(getattr(p, "hr_second_pass_steps", 0) or steps), _float(getattr(p, "denoising_strength", 0))
+    if hasattr(p, "init_images"):
+        return steps, _float(getattr(p, "denoising_strength", 0))
+    return steps, 1.0
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def img2img_fix_steps() -> bool:
     from modules import shared
 

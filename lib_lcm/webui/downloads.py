@@ -26,7 +26,7 @@ def service() -> DownloadService:
         _service = DownloadService(
             lora_dir=lambda: Path(compat.lora_dirs()[0]), lora_dirs=compat.lora_dirs,
             loaded=compat.ui_architecture, endpoint=hf_endpoint, settings=compat.current_settings,
-            jobs=Jobs(after_download=refresh_lora_list))
+            jobs=Jobs(after_download=refresh_lora_list, log=lambda message: print(f"[LCM-LoRA] {message}")))
     return _service
 
 

@@ -13,12 +13,13 @@ from typing import Any
 from lib_lcm.accordion import presets
 from lib_lcm.accordion.decision import Skip, decide, status
 from lib_lcm.accordion.script_args import parse_script_args
-from lib_lcm.rules import catalog, infotext
+from lib_lcm.rules import catalog, infotext, parameters_text
 from lib_lcm.rules.architecture import Architecture
 from lib_lcm.rules.choice import WEIGHT_RANGE
 from lib_lcm.rules.planning import Plan, Request
 from lib_lcm.rules.settings import Settings
 from lib_lcm.webui import compat, page_sync, samplers
+from lib_lcm.webui.attributes import EXACT_ATTR, TIMESTEPS_ATTR
 
 TITLE = "LCM-LoRA"  # also the API key in alwayson_scripts: never put a version in it
 LOG_PREFIX = "[LCM-LoRA]"
@@ -66,8 +67,8 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:
     script.infotext_fields = [
         (enabled, infotext.was_enabled),  # a callable, so pasting an infotext without our key turns it off
         (weight, infotext.KEY_WEIGHT),
-        (steps, lambda params: params.get("Steps") if infotext.was_enabled(params) else None),
-        (cfg, lambda params: params.get("CFG scale") if infotext.was_enabled(params) else None),
+        (steps, lambda params: params.get(parameters_text.STEPS) if infotext.was_enabled(params) else None),
+        (cfg, lambda params: params.get(parameters_text.CFG_SCALE) if infotext.was_enabled(params) else None),
         (preset, infotext.preset_from),
     ]
     script.paste_field_names = [infotext.KEY_WEIGHT, infotext.KEY_PRESET]
@@ -107,7 +108,7 @@ def status_html(note: str = "", preset: str | None = None) -> str:
 
 def download_for_loaded_checkpoint(preset: str = catalog.LCM_LORA) -> str:
     """The accordion's optional "Download it" button: only ever runs on that click."""
-    from lib_lcm.downloads.transfer import DownloadError
+    from lib_lcm.downloads.errors import DownloadError
     from lib_lcm.webui.downloads import service
 
     preset = catalog.family_named(preset or "") or catalog.LCM_LORA
@@ -185,11 +186,11 @@ def _apply(p: Any, plan: Plan) -> None:
             p.hr_scheduler = plan.hr_scheduler
     if plan.hr_cfg is not None and hasattr(p, "hr_cfg"):  # Forge's separate hires CFG
         p.hr_cfg = plan.hr_cfg
-    setattr(p, samplers.EXACT_ATTR, plan.exact_schedule)
-    setattr(p, samplers.TIMESTEPS_ATTR, plan.timesteps)
+    setattr(p, EXACT_ATTR, plan.exact_schedule)
+    setattr(p, TIMESTEPS_ATTR, plan.timesteps)
     p.extra_generation_params.update(plan.infotext)
     for note in plan.notes:
-        _tell(p, note)
+        _tell(p, f"LCM-LoRA: {note.text}")
     print(f"{LOG_PREFIX} <lora:{plan.lora_name}:…> {'added' if plan.tag_added else 'kept'}; "
           f"{plan.steps} steps, CFG {plan.cfg_scale:g}, sampler {plan.sampler_name}")
 
@@ -213,8 +214,8 @@ def _tell(p: Any, message: str) -> None:
 
 
 def _forget_previous_run(p: Any) -> None:
-    setattr(p, samplers.EXACT_ATTR, False)
-    setattr(p, samplers.TIMESTEPS_ATTR, ())
+    setattr(p, EXACT_ATTR, False)
+    setattr(p, TIMESTEPS_ATTR, ())
     for key in infotext.ALL_KEYS:
         p.extra_generation_params.pop(key, None)
 

@@ -105,11 +105,33 @@ def test_another_extensions_tcd_is_left_alone(webui, monkeypatch):
     assert sd_samplers.all_samplers_map["TCD"] is theirs
 
 
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({}, (999, 759, 499, 259)),
+    ({"init_images": ["image"], "denoising_strength": 0.5}, (499, 379, 259, 139)),
+    ({"is_hr_pass": True, "hr_second_pass_steps": 2, "denoising_strength": 0.5}, (499, 259)),
+])
+def test_get_sigmas_needs_nothing_but_its_arguments(sd15, fields, expected):
+    """A fresh sampler answers get_sigmas(p, steps) at once, with no sample() before it."""
+    from modules import processing
+
+    from lib_lcm.webui.attributes import EXACT_ATTR
+    from lib_lcm.webui.exact_sampler import ExactSampler
+
+    p = processing.StableDiffusionProcessingTxt2Img(prompt="a cat", steps=4, **SIZE)
+    p.__dict__.update(fields)
+    setattr(p, EXACT_ATTR, True)
+    sampler = ExactSampler("LCM", model())
+    sigmas = sampler.get_sigmas(p, 10)
+    exact = sampler.schedule.sigmas_for(expected)
+    assert torch.equal(sigmas[-len(exact):], exact) and len(sigmas) == 11  # padded in front to the steps asked
+    assert torch.equal(sigmas[: 11 - len(exact)], exact[:1].repeat(11 - len(exact)))
+
+
 def test_txt2img_runs_the_reference_timesteps_and_keeps_the_name_lcm(sd15):
     p, processed = sd15.txt2img(ON, steps=20, scheduler="Karras", **SIZE)
-    from lib_lcm.webui.samplers import exact_sampler_class
+    from lib_lcm.webui.exact_sampler import ExactSampler
 
-    assert isinstance(p.sampler, exact_sampler_class())
+    assert isinstance(p.sampler, ExactSampler)
     assert model().timesteps_called() == [999, 759, 499, 259]
     assert all(t == int(t) for _, ts in model().calls for t in ts)  # whole timesteps, never interpolated
     text = processed.infotexts[0]
@@ -255,9 +277,9 @@ def test_tcd_without_the_accordion_follows_the_schedule_dropdown(sd15):
 def test_the_builtin_lcm_is_untouched_without_the_accordion(sd15):
     p, _ = sd15.txt2img([False], sampler_name="LCM", scheduler="Automatic", steps=4, ui=False,
                           **SIZE)
-    from lib_lcm.webui.samplers import exact_sampler_class
+    from lib_lcm.webui.exact_sampler import ExactSampler
 
-    assert not isinstance(p.sampler, exact_sampler_class())
+    assert not isinstance(p.sampler, ExactSampler)
     assert model().timesteps_called() == [999, 679, 339, 19]  # the WebUI's own "Automatic" LCM schedule
 
 
@@ -266,9 +288,9 @@ def test_exact_schedule_can_be_turned_off(sd15):
 
     shared.opts.lcm_lora_exact_schedule = False
     p, processed = sd15.txt2img(ON, **SIZE)
-    from lib_lcm.webui.samplers import exact_sampler_class
+    from lib_lcm.webui.exact_sampler import ExactSampler
 
-    assert not isinstance(p.sampler, exact_sampler_class())
+    assert not isinstance(p.sampler, ExactSampler)
     assert "LCM-LoRA timesteps" not in processed.infotexts[0]
 
 
@@ -296,11 +318,11 @@ def test_a_broken_explicit_timesteps_setting_is_reported_and_ignored(sd15):
 def test_other_samplers_are_never_swapped(sd15):
     from modules import shared
 
-    from lib_lcm.webui.samplers import exact_sampler_class
+    from lib_lcm.webui.exact_sampler import ExactSampler
 
     shared.opts.lcm_lora_set_sampler = False  # the user keeps Euler with the accordion on
     p, processed = sd15.txt2img(ON, sampler_name="Euler", ui=False, **SIZE)
-    assert p.sampler_name == "Euler" and not isinstance(p.sampler, exact_sampler_class())
+    assert p.sampler_name == "Euler" and not isinstance(p.sampler, ExactSampler)
     assert "LCM-LoRA timesteps" not in processed.infotexts[0]
 
 
@@ -337,8 +359,8 @@ def test_the_lightning_preset_runs_the_webuis_euler_on_sgm_uniform(webui):
     webui.load_model("checkpoint-sdxl", is_sdxl=True, sampling=True)
     sd_samplers.get_sampler_and_scheduler.cache_clear()
     p, processed = webui.txt2img([True, 1.0, 4, 1.0, "SDXL-Lightning"], steps=20, **SIZE)
-    from lib_lcm.webui.samplers import exact_sampler_class
+    from lib_lcm.webui.exact_sampler import ExactSampler
 
     assert (p.sampler_name, p.scheduler, p.steps) == ("Euler", "SGM Uniform", 4)
-    assert not isinstance(p.sampler, exact_sampler_class())
+    assert not isinstance(p.sampler, ExactSampler)
     assert "LCM-LoRA timesteps" not in processed.infotexts[0]

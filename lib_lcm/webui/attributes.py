@@ -1,0 +1,4 @@
+"""The attributes the accordion sets on the WebUI's processing object for the sampler to read."""
+
+EXACT_ATTR = "lcm_lora_exact"  # run the reference schedule (lib_lcm.sampling) for LCM and TCD
+TIMESTEPS_ATTR = "lcm_lora_timesteps"  # the preset's explicit timesteps (DMD2), or ()
