@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 from helpers import tensors_of, write_layout, write_sparse_safetensors
+from infotext_reader import parse_parameters
 
 from lib_lcm.cli.generate import parse_lora, parse_size
 from lib_lcm.rules.architecture import Architecture
-from lib_lcm.rules.parameters_text import format_parameters, parse_parameters, quote
+from lib_lcm.rules.parameters_text import format_parameters, quote
 from lib_lcm.standalone.lora_fusion import Fit, LoraFile, check_lora_file, fit, judge
 from lib_lcm.standalone.model_loading import CONFIGS, bundled_config_dir, hub_tokenizer_files
 from lib_lcm.standalone.model_source import (

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from infotext_reader import parse_parameters
 from PIL import Image
 from safetensors.torch import save_file
 from standalone_support import (
@@ -31,7 +32,7 @@ from standalone_support import (
 from lib_lcm.cli.main import main
 from lib_lcm.rules import catalog
 from lib_lcm.rules.architecture import Architecture
-from lib_lcm.rules.parameters_text import PNG_KEY, parse_parameters
+from lib_lcm.rules.parameters_text import PNG_KEY
 from lib_lcm.standalone.lora_fusion import LoraFile
 from lib_lcm.standalone.pipeline import Job, Options, ReadyPipeline, build_pipeline
 

@@ -44,13 +44,6 @@ def was_enabled(params: Mapping[str, Any]) -> bool:
     return KEY_LORA in params
 
 
-def weight_from(params: Mapping[str, Any]) -> float | None:
-    try:
-        return float(params[KEY_WEIGHT])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
 def preset_from(params: Mapping[str, Any]) -> str | None:
     """The preset of a pasted infotext; images from before presets existed used LCM-LoRA."""
     if not was_enabled(params):

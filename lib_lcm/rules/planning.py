@@ -8,7 +8,7 @@ and a pasted infotext already carries the tag).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 from lib_lcm.rules import infotext
@@ -66,12 +66,6 @@ class Plan:
     exact_schedule: bool = True  # the sampler visits the reference timesteps (lib_lcm.sampling)
     timesteps: tuple[int, ...] = ()  # explicit timesteps of the preset (DMD2), for the exact sampler
 
-    def as_request(self, request: Request) -> Request:
-        """The request as it looks after this plan was applied (for idempotence checks)."""
-        return replace(request, prompts=self.prompts, main_prompt=self.main_prompt, hr_prompts=self.hr_prompts,
-                       steps=self.steps, cfg_scale=self.cfg_scale, sampler_name=self.sampler_name,
-                       scheduler=self.scheduler, hr_second_pass_steps=self.hr_second_pass_steps,
-                       hr_sampler_name=self.hr_sampler_name, hr_scheduler=self.hr_scheduler, hr_cfg=self.hr_cfg)
 
 
 def img2img_steps_run(steps: int, denoising_strength: float) -> int:
