@@ -9,6 +9,7 @@ and EntryNotFoundError) and by the HTTP status they carry. The hub keeps those c
 from __future__ import annotations
 
 import errno
+import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,10 +160,9 @@ def _short(error: BaseException) -> str:
 
 def _hub_errors() -> ModuleType:
     try:
-        from huggingface_hub import errors
+        return importlib.import_module("huggingface_hub.errors")
     except ImportError:  # huggingface_hub < 0.24
-        from huggingface_hub import utils as errors
-    return errors
+        return importlib.import_module("huggingface_hub.utils")
 
 
 def _requests_errors() -> ModuleType:

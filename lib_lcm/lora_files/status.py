@@ -11,20 +11,26 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from lib_lcm.lora_files.header import SafetensorsHeaderError, detect_file
 from lib_lcm.lora_files.work_folder import known_sha256, parts_of, read_checksums, size_or_zero
 from lib_lcm.rules.catalog import MB, AccelerationLora
 
-MISSING, PARTIAL, VERIFIED, PRESENT, DIFFERENT, CORRUPT = (
-    "missing", "partial", "verified", "present", "different", "corrupt")
+FileState = Literal["missing", "partial", "verified", "present", "different", "corrupt"]
+MISSING: FileState = "missing"
+PARTIAL: FileState = "partial"
+VERIFIED: FileState = "verified"
+PRESENT: FileState = "present"
+DIFFERENT: FileState = "different"
+CORRUPT: FileState = "corrupt"
 
 
 @dataclass(frozen=True)
 class FileStatus:
     entry: AccelerationLora
     path: Path
-    state: str
+    state: FileState
     message: str
     size: int | None = None  # on disk, when present
     partial_bytes: int = 0  # kept from an interrupted download

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 
 
 class Architecture(str, Enum):
@@ -105,10 +106,13 @@ class TensorInfo:
     dtype: str
 
 
+FileKind = Literal["lora", "checkpoint", "unet", "unknown"]
+
+
 @dataclass(frozen=True)
 class Detection:
     architecture: Architecture
-    kind: str  # "lora", "checkpoint", "unet" or "unknown"
+    kind: FileKind
     evidence: str
 
 
@@ -132,7 +136,7 @@ def detect_architecture(tensors: Mapping[str, TensorInfo]) -> Detection:
     return Detection(architecture, kind, evidence)
 
 
-def _file_kind(tensors: Mapping[str, TensorInfo]) -> str:
+def _file_kind(tensors: Mapping[str, TensorInfo]) -> FileKind:
     keys = list(tensors)
     if any(_is_lora_key(k) for k in keys):
         return "lora"
@@ -154,7 +158,7 @@ def _normalise(key: str) -> str:
     return key.replace(".", "_")
 
 
-def _cross_attention_width(tensors: Mapping[str, TensorInfo], kind: str) -> int | None:
+def _cross_attention_width(tensors: Mapping[str, TensorInfo], kind: FileKind) -> int | None:
     for key, info in tensors.items():
         name = _normalise(key)
         if "attn2_to_k" not in name or len(info.shape) < 2:
@@ -167,7 +171,7 @@ def _cross_attention_width(tensors: Mapping[str, TensorInfo], kind: str) -> int 
     return None
 
 
-def _detect_from_text_encoder(tensors: Mapping[str, TensorInfo], kind: str) -> Detection:
+def _detect_from_text_encoder(tensors: Mapping[str, TensorInfo], kind: FileKind) -> Detection:
     names = [_normalise(k) for k in tensors]
     if any(n.startswith(("lora_te1_", "lora_te2_")) for n in names) or any(
             n.startswith("conditioner_embedders_1_") for n in names):

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lib_lcm.lora_files.header import SafetensorsHeaderError, read_header
 from lib_lcm.rules.architecture import Architecture
@@ -33,7 +33,7 @@ _COMPATIBLE = {Architecture.SSD1B: {Architecture.SDXL}, Architecture.SDXL: {Arch
 class LoraFile:
     path: Path
     weight: float
-    role: str = "style"  # "acceleration" or "style"
+    role: Literal["acceleration", "style"] = "style"
 
     @property
     def name(self) -> str:

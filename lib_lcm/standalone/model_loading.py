@@ -14,7 +14,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lib_lcm.rules.architecture import Architecture
 from lib_lcm.sampling.schedule import ORIGINAL_STEPS
@@ -111,7 +111,8 @@ def training_schedule(architecture: Architecture = Architecture.SD1) -> dict[str
     return {k: config[k] for k in _TRAINING_SCHEDULE_KEYS}
 
 
-def reference_scheduler(kind: str, architecture: Architecture = Architecture.SD1) -> Any:
+def reference_scheduler(kind: Literal["ddim", "dpm", "lcm", "tcd"],
+                        architecture: Architecture = Architecture.SD1) -> Any:
     """diffusers' scheduler of ``kind`` ("ddim", "dpm" for DPM-Solver++, "lcm" or "tcd") on that schedule."""
     from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, LCMScheduler, TCDScheduler
 

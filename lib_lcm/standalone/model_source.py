@@ -12,14 +12,15 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lib_lcm.lora_files.header import SafetensorsHeaderError, read_header
 from lib_lcm.rules.architecture import Architecture
 
-SINGLE_FILE = "single-file"
-FOLDER = "folder"
-REPO = "repo"
+SourceKind = Literal["single-file", "folder", "repo"]
+SINGLE_FILE: SourceKind = "single-file"
+FOLDER: SourceKind = "folder"
+REPO: SourceKind = "repo"
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -33,7 +34,7 @@ class StandaloneError(Exception):
 
 @dataclass(frozen=True)
 class ModelSource:
-    kind: str  # SINGLE_FILE, FOLDER or REPO
+    kind: SourceKind
     location: str
     architecture: Architecture
     evidence: str

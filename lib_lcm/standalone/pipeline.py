@@ -16,7 +16,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lib_lcm
 from lib_lcm.downloads.transfer import ProgressCallback
@@ -38,14 +38,16 @@ from lib_lcm.standalone.model_loading import (
 )
 from lib_lcm.standalone.model_source import ModelSource, StandaloneError, inspect_checkpoint, require_supported
 
-SAMPLERS = {"lcm": catalog.LCM_SAMPLER, "tcd": catalog.TCD_SAMPLER}  # command-line name -> WebUI sampler name
+SamplerChoice = Literal["lcm", "tcd"]
+# command-line name -> WebUI sampler name
+SAMPLERS: dict[str, str] = {"lcm": catalog.LCM_SAMPLER, "tcd": catalog.TCD_SAMPLER}
 SEED_RANGE = 2**32
 Echo = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class Options:
-    sampler: str = "lcm"  # "lcm" or "tcd"
+    sampler: SamplerChoice = "lcm"
     acceleration_weight: float = ACCELERATION_WEIGHT  # the paper's lambda 2
     styles: tuple[LoraFile, ...] = ()  # style LoRAs at their weights (lambda 1; the paper: STYLE_WEIGHT)
     acceleration_lora: Path | None = None  # a file to use instead of the catalog lookup
@@ -283,7 +285,7 @@ def _load(source: ModelSource, options: Options) -> Any:
     return pipe.to(device)
 
 
-def _use_sampler(pipe: Any, sampler: str) -> None:
+def _use_sampler(pipe: Any, sampler: SamplerChoice) -> None:
     from diffusers import LCMScheduler, TCDScheduler
 
     scheduler = TCDScheduler if sampler == "tcd" else LCMScheduler

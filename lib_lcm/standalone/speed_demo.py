@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lib_lcm.rules import catalog
 from lib_lcm.rules.architecture import Architecture
@@ -28,7 +28,7 @@ from lib_lcm.standalone.model_loading import reference_scheduler
 @dataclass(frozen=True)
 class RunSpec:
     label: str
-    scheduler: str  # "dpm" or "lcm"
+    scheduler: Literal["dpm", "lcm", "tcd"]
     steps: int
     cfg: float
 
@@ -68,7 +68,7 @@ def build_pipeline(image_size: int = 128, seed: int = 0) -> Any:
         vocab_size=_VOCAB_SIZE, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
         num_attention_heads=4, max_position_embeddings=77, bos_token_id=_VOCAB_SIZE - 2,
         eos_token_id=_VOCAB_SIZE - 1, pad_token_id=_VOCAB_SIZE - 1))
-    pipe = StableDiffusionPipeline(
+    pipe: Any = StableDiffusionPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=_byte_level_clip_tokenizer(), unet=unet,
         scheduler=reference_scheduler("dpm"), safety_checker=None, feature_extractor=None,
         requires_safety_checker=False)

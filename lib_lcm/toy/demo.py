@@ -38,7 +38,7 @@ def main(out_dir: Path, seeds: Sequence[int], count: int = 500, lib_lcm_samplers
     lora = sum(p.numel() for p in _lora_tensors())
     echo(f"Toy latent diffusion on scikit-learn's digits (32x32 -> 4x8x8 latents), SD 1.5's noise schedule. "
          f"Teacher UNet: {params / 1e6:.2f}M parameters; its LCM-LoRA: {lora / 1e3:.0f}k parameters, fused.")
-    implementation = "lib_lcm" if lib_lcm_samplers else "diffusers"
+    implementation: toy_eval.Implementation = "lib_lcm" if lib_lcm_samplers else "diffusers"
     echo(f"LCM/TCD rows sampled with {'lib_lcm.sampling' if lib_lcm_samplers else 'diffusers schedulers'}; "
          f"{count} images per row and seed, digit i % 10 for image i.")
     table = toy_eval.run_table(models, count=count, seeds=seeds, implementation=implementation)

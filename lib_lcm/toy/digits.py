@@ -69,6 +69,8 @@ def augment(images: torch.Tensor, generator: torch.Generator, shift: float = 1.5
 class Autoencoder(nn.Module):
     """32x32x1 <-> 4x8x8, like SD's VAE (8x down, 4 channels) at toy scale; latents scaled to unit std."""
 
+    scaling_factor: torch.Tensor  # a buffer, saved with the weights
+
     def __init__(self) -> None:
         super().__init__()
         self.encoder = nn.Sequential(

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -30,15 +30,18 @@ from lib_lcm.toy import files
 
 TEACHER_CFG = 2.5  # 1 + w at the middle of the distillation's w range [0.5, 2.5]
 
+# who samples the LCM and TCD rows: diffusers' schedulers, or lib_lcm.sampling as the WebUI drives it
+Implementation = Literal["diffusers", "lib_lcm"]
+
 
 @dataclass(frozen=True)
 class RowSpec:
     label: str
-    model: str  # "teacher" or "student" (teacher + the LCM-LoRA)
-    sampler: str  # "ddim", "dpm", "lcm" or "tcd"
+    model: Literal["teacher", "student"]  # the student: the teacher + the LCM-LoRA
+    sampler: Literal["ddim", "dpm", "lcm", "tcd"]
     steps: int
     cfg: float
-    implementation: str = "diffusers"  # or "lib_lcm" (lcm/tcd only)
+    implementation: Implementation = "diffusers"
 
     @property
     def unet_evals(self) -> int:
@@ -80,7 +83,7 @@ class ToyModels:
     classifier: toy.DigitClassifier
     real_features: torch.Tensor
 
-    def unet(self, model: str) -> Any:
+    def unet(self, model: Literal["teacher", "student"]) -> Any:
         return self.student_unet if model == "student" else self.teacher.unet
 
 
@@ -110,7 +113,7 @@ def fuse_lora(unet: Any, path: Path, weight: float = 1.0) -> list[str]:
     quiet = logging.get_verbosity()
     logging.set_verbosity_error()  # "No LoRA keys associated to NoneType": there is no text encoder
     try:
-        return apply_loras(ToyPipeline(unet), [LoraFile(path, weight, "lcm")], Architecture.SD1)
+        return apply_loras(ToyPipeline(unet), [LoraFile(path, weight, "acceleration")], Architecture.SD1)
     finally:
         logging.set_verbosity(quiet)
 
@@ -175,7 +178,7 @@ def _sample_diffusers(unet: Any, spec: RowSpec, noise: torch.Tensor, cond: torch
     chosen = reference_scheduler(spec.sampler)
     chosen.set_timesteps(spec.steps)
     generator = torch.Generator().manual_seed(seed + 1)
-    extra = {"eta": TCD_GAMMA} if spec.sampler == "tcd" else {}
+    extra: dict[str, Any] = {"eta": TCD_GAMMA} if spec.sampler == "tcd" else {}
     if spec.sampler in ("lcm", "tcd"):
         extra["generator"] = generator
     latents = noise * chosen.init_noise_sigma
@@ -240,7 +243,7 @@ def run_row(models: ToyModels, spec: RowSpec, count: int, seed: int) -> RowResul
 
 
 def run_table(models: ToyModels, rows: Sequence[RowSpec] = DEMO_ROWS, count: int = 500,
-              seeds: Sequence[int] = (0, 1), implementation: str = "diffusers") -> list[list[RowResult]]:
+              seeds: Sequence[int] = (0, 1), implementation: Implementation = "diffusers") -> list[list[RowResult]]:
     """One list of per-seed results per row."""
     chosen = [replace(r, implementation=implementation) if r.sampler in ("lcm", "tcd") else r for r in rows]
     return [[run_row(models, spec, count, seed) for seed in seeds] for spec in chosen]
@@ -272,7 +275,7 @@ def save_grid(table: list[list[RowResult]], path: Path, columns: int = 20) -> Pa
         draw.text((6, row * size + 8), f"{spec.label}\nCFG {spec.cfg:g}, {spec.unet_evals} UNet evals", fill=0)
         pixels = ((1 - results[0].images[:columns, 0]) * 127.5).round().clamp(0, 255).to(torch.uint8)
         for column, tile in enumerate(pixels):
-            image = Image.fromarray(tile.numpy(), "L").resize((size, size), Image.NEAREST)
+            image = Image.fromarray(tile.numpy(), "L").resize((size, size), Image.Resampling.NEAREST)
             grid.paste(image, (label_width + column * size, row * size))
     path.parent.mkdir(parents=True, exist_ok=True)
     grid.save(path)

@@ -95,7 +95,7 @@ def _encode_image(vae: Any, path: Path, size: int, device: torch.device) -> torc
         raise distill.DistillError(f"{path.name} is not a readable image ({error}); remove it or replace it.") from None
     side = min(image.size)  # centre crop to a square, then resize: the training resolution
     left, top = (image.width - side) // 2, (image.height - side) // 2
-    image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+    image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BICUBIC)
     pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).reshape(size, size, 3)
     pixels = (pixels.permute(2, 0, 1).float() / 127.5 - 1).unsqueeze(0).to(device)
     return vae.encode(pixels).latent_dist.mean * vae.config.scaling_factor

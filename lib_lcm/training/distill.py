@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 from torch.nn import functional as F
@@ -38,6 +38,7 @@ LCM_LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "
 STATE_FILE = "distill-state.pt"
 
 Echo = Callable[[str], None]
+Loss = Literal["huber", "l2"]
 
 
 class DistillError(ValueError):
@@ -56,7 +57,7 @@ class DistillConfig:
     w_max: float = 2.5
     ddim_steps: int = ORIGINAL_STEPS
     ema_decay: float = 0.95
-    loss: str = "huber"
+    loss: Loss = "huber"
     huber_c: float = 0.001
     timestep_scaling: float = TIMESTEP_SCALING
     seed: int = 0
@@ -166,7 +167,7 @@ def consistency(x: torch.Tensor, x0: torch.Tensor, timesteps: torch.Tensor,
     return _per_sample(c_skip, x) * x + _per_sample(c_out, x) * x0
 
 
-def distance(a: torch.Tensor, b: torch.Tensor, loss: str = "huber", huber_c: float = 0.001) -> torch.Tensor:
+def distance(a: torch.Tensor, b: torch.Tensor, loss: Loss = "huber", huber_c: float = 0.001) -> torch.Tensor:
     if loss == "l2":
         return F.mse_loss(a.float(), b.float())
     return (((a.float() - b.float()) ** 2 + huber_c**2).sqrt() - huber_c).mean()
@@ -272,7 +273,9 @@ def start(unet: Any, config: DistillConfig) -> Distillation:
     config.check()
     torch.manual_seed(config.seed)  # peft draws the lora_down init from the global generator
     unet.requires_grad_(False)
-    unet.add_adapter(LoraConfig(r=config.rank, lora_alpha=config.alpha, target_modules=list(LCM_LORA_TARGETS)))
+    # peft annotates lora_alpha as int but scales by lora_alpha / r, so a fractional alpha works as intended
+    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, target_modules=list(LCM_LORA_TARGETS))  # type: ignore[arg-type]
+    unet.add_adapter(lora)
     trainable = [p for p in unet.parameters() if p.requires_grad]
     for p in trainable:
         p.data = p.data.float()  # the LoRA trains in float32 even over a float16/bfloat16 teacher

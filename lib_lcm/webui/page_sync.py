@@ -41,7 +41,7 @@ def wire(script: Any) -> bool:
     """Bind the accordion and preset changes to the dropdowns; False when a piece is missing."""
     state = _state(script)
     enabled, preset, apply, sampler = (state.get(k) for k in ("enabled", "preset", "apply", "sampling"))
-    if state.get("wired") or None in (enabled, preset, apply, sampler):
+    if state.get("wired") or enabled is None or preset is None or apply is None or sampler is None:
         return False
     outputs = [sampler] + ([state["scheduler"]] if state.get("scheduler") is not None else [])
     tab = "img2img" if getattr(script, "is_img2img", False) else "txt2img"
@@ -73,8 +73,5 @@ def _capturer(script: Any, kind: str) -> Any:
 
 
 def _state(script: Any) -> dict[str, Any]:
-    state = script.__dict__.get(_STATE)
-    if state is None:
-        state = {}
-        script.__dict__[_STATE] = state
+    state: dict[str, Any] = script.__dict__.setdefault(_STATE, {})
     return state

@@ -35,9 +35,10 @@ def register_samplers() -> list[str]:
         _put(sd_samplers, sampler_data(name))
         ours.append(name)
     sd_samplers.set_samplers()
-    cached = getattr(sd_samplers, "get_sampler_and_scheduler", None)
-    if hasattr(cached, "cache_clear"):  # it resolved unknown names to samplers[0] before we existed
-        cached.cache_clear()
+    # get_sampler_and_scheduler is cached; it resolved unknown names to samplers[0] before we existed
+    clear = getattr(getattr(sd_samplers, "get_sampler_and_scheduler", None), "cache_clear", None)
+    if callable(clear):
+        clear()
     return ours
 
 

@@ -20,12 +20,13 @@ from lib_lcm.rules.planning import Plan, Request
 from lib_lcm.rules.settings import Settings
 from lib_lcm.webui import compat, page_sync, samplers
 from lib_lcm.webui.attributes import EXACT_ATTR, TIMESTEPS_ATTR
+from lib_lcm.webui.protocols import HiresCfgProcessing, HiresProcessing, Processing, ScheduledProcessing, Script
 
 TITLE = "LCM-LoRA"  # also the API key in alwayson_scripts: never put a version in it
 LOG_PREFIX = "[LCM-LoRA]"
 
 
-def build_ui(script: Any, is_img2img: bool) -> list[Any]:
+def build_ui(script: Script, is_img2img: bool) -> list[Any]:
     """Components in API argument order: enabled, weight, steps, cfg, preset.
 
     Called per tab on every UI build and twice more by the API to read defaults
@@ -75,7 +76,7 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:
     return [enabled, weight, steps, cfg, preset]
 
 
-def _tab(script: Any) -> str:
+def _tab(script: Script) -> str:
     return "img2img" if getattr(script, "is_img2img", False) else "txt2img"
 
 
@@ -121,7 +122,7 @@ def download_for_loaded_checkpoint(preset: str = catalog.LCM_LORA) -> str:
     return status_html(f"Downloading {job.target} in the background; see the LCM-LoRA tab for progress.", preset)
 
 
-def process(script: Any, p: Any, *args: Any) -> None:
+def process(script: Script, p: Processing, *args: Any) -> None:
     """Apply the plan after ``p.setup_prompts()`` and the checkpoint (re)load.
 
     Not in ``setup()``: in the UI the built-in ``ScriptSampler.setup``
@@ -152,7 +153,7 @@ def _usable(settings: Settings, architecture: Architecture, preset: str) -> Sett
     return settings
 
 
-def _request_from(script: Any, p: Any) -> Request:
+def _request_from(script: Script, p: Processing) -> Request:
     enable_hr = bool(getattr(p, "enable_hr", False)) and not script.is_img2img
     return Request(
         prompts=tuple(p.all_prompts), main_prompt=p.main_prompt,
@@ -169,22 +170,22 @@ def _request_from(script: Any, p: Any) -> Request:
     )
 
 
-def _apply(p: Any, plan: Plan) -> None:
+def _apply(p: Processing, plan: Plan) -> None:
     p.all_prompts = list(plan.prompts)
     p.main_prompt = plan.main_prompt
-    if plan.hr_prompts:
-        p.all_hr_prompts = list(plan.hr_prompts)
     p.steps = plan.steps
     p.cfg_scale = plan.cfg_scale
     p.sampler_name = plan.sampler_name
-    if hasattr(p, "scheduler") and plan.scheduler is not None and compat.scheduler_exists(plan.scheduler):
+    if isinstance(p, ScheduledProcessing) and plan.scheduler is not None and compat.scheduler_exists(plan.scheduler):
         p.scheduler = plan.scheduler
-    if hasattr(p, "enable_hr"):
+    if isinstance(p, HiresProcessing):
+        if plan.hr_prompts:
+            p.all_hr_prompts = list(plan.hr_prompts)
         p.hr_second_pass_steps = plan.hr_second_pass_steps
         p.hr_sampler_name = plan.hr_sampler_name
         if plan.hr_scheduler is None or compat.scheduler_exists(plan.hr_scheduler):
             p.hr_scheduler = plan.hr_scheduler
-    if plan.hr_cfg is not None and hasattr(p, "hr_cfg"):  # Forge's separate hires CFG
+    if plan.hr_cfg is not None and isinstance(p, HiresCfgProcessing):
         p.hr_cfg = plan.hr_cfg
     setattr(p, EXACT_ATTR, plan.exact_schedule)
     setattr(p, TIMESTEPS_ATTR, plan.timesteps)
@@ -195,32 +196,32 @@ def _apply(p: Any, plan: Plan) -> None:
           f"{plan.steps} steps, CFG {plan.cfg_scale:g}, sampler {plan.sampler_name}")
 
 
-def _skip(p: Any, reason: str) -> None:
+def _skip(p: Processing, reason: str) -> None:
     p.extra_generation_params[infotext.KEY_SKIPPED] = reason
     _tell(p, f"LCM-LoRA skipped: {reason}")
 
 
-def _report_input_problems(p: Any, problems: tuple[str, ...]) -> None:
+def _report_input_problems(p: Processing, problems: tuple[str, ...]) -> None:
     text = "; ".join(problems)
     p.extra_generation_params[infotext.KEY_INPUT] = text
     _tell(p, f"LCM-LoRA arguments: {text}")
 
 
-def _tell(p: Any, message: str) -> None:
+def _tell(p: Processing, message: str) -> None:
     print(f"{LOG_PREFIX} {message}")
     comment = getattr(p, "comment", None)  # shown under the image in the UI (modules/processing.py)
     if callable(comment):
         comment(message)
 
 
-def _forget_previous_run(p: Any) -> None:
+def _forget_previous_run(p: Processing) -> None:
     setattr(p, EXACT_ATTR, False)
     setattr(p, TIMESTEPS_ATTR, ())
     for key in infotext.ALL_KEYS:
         p.extra_generation_params.pop(key, None)
 
 
-def before_sampling(p: Any) -> None:
+def before_sampling(p: Processing) -> None:
     """``process_before_every_sampling``: p.sampler exists now (txt2img, hires and img2img alike)."""
     samplers.use_exact_sampler(p)
 
