@@ -5,6 +5,9 @@ Needs WEBUI_URL (see conftest.py), the `playwright` package and a Chromium binar
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, choice, number, pick, wait_listening, wait_value
 from e2e_support import WEBUI_URL
@@ -103,9 +106,9 @@ def test_settings_section_is_there(page):
 
 # --- javascript/lcm_lora.js against the real page ------------------------------------------------
 
-def show_tab(page, tab):
+def show_tab(page, tab, ready=None):
     page.locator("#tabs .tab-nav button", has_text=tab).first.click()
-    page.wait_for_selector(f"#{tab}_steps", state="visible", timeout=30_000)
+    page.wait_for_selector(ready or f"#{tab}_steps", state="visible", timeout=30_000)
 
 
 def open_accordion(page, tab="txt2img"):
@@ -190,3 +193,26 @@ def test_a_missing_file_links_to_the_tab(page, api, model):
     link.wait_for(timeout=30_000)
     link.click()
     page.wait_for_selector("#lcm_lora_downloads_header", state="visible", timeout=30_000)
+
+
+# --- the README's pictures ---------------------------------------------------------------------------
+
+SCREENSHOTS = os.environ.get("LCM_LORA_SCREENSHOTS")  # a folder, e.g. docs/images: refresh the README's pictures
+
+
+@pytest.mark.skipif(not SCREENSHOTS, reason="set LCM_LORA_SCREENSHOTS=docs/images to refresh the README's pictures")
+def test_screenshots_of_the_accordion_and_the_tab(page, lora):
+    folder = Path(SCREENSHOTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    page.fill("#txt2img_prompt textarea", "a cat in a hat, watercolor")
+    page.click("#script_txt2img_lcmlora_enabled-visible-checkbox")
+    wait_value(page, "txt2img_sampling", "LCM", "choice")
+    open_accordion(page)
+    page.wait_for_function("document.querySelector('#script_txt2img_lcmlora_status').innerText.includes('Uses')",
+                           timeout=30_000)
+    page.locator("#txt2img_settings").first.screenshot(path=str(folder / "accordion.png"))
+    show_tab(page, "LCM-LoRA", "#lcm_lora_downloads_header")
+    # the Lora folder is this machine's path: painted over in the picture
+    page.locator("#tab_lcm_lora").first.screenshot(path=str(folder / "downloads-tab.png"), mask_color="#ffffff",
+                                                   mask=[page.locator("#lcm_lora_downloads_header code")])
+    assert (folder / "accordion.png").stat().st_size > 10_000 and (folder / "downloads-tab.png").stat().st_size > 10_000
