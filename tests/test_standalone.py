@@ -316,3 +316,20 @@ def test_gpu_when_present_in_fp16_else_cpu_in_fp32() -> None:
     assert device_and_dtype(None, cuda_available=False) == ("cpu", "float32")
     assert device_and_dtype("cuda:1", cuda_available=True) == ("cuda:1", "float16")
     assert device_and_dtype("cpu", cuda_available=True) == ("cpu", "float32")
+
+
+@pytest.mark.parametrize(("error", "says"), [
+    ("LocalEntryNotFoundError", "not in the Hugging Face cache"),
+    ("GatedRepoError", "is gated"),
+    ("RepositoryNotFoundError", "check the repo id"),
+    ("EntryNotFoundError", "check the repo id"),
+    ("HfHubHTTPError", "could not be fetched (HfHubHTTPError: boom)"),
+])
+def test_hub_problems_are_told_apart_by_the_hubs_own_classes(error: str, says: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import utils as hub
+
+    from lib_lcm.standalone.model_source import hub_problem
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert says in hub_problem("someone/model", "model_index.json", getattr(hub, error)("boom"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,13 @@ class Where:
     def host(self) -> str:
         match = re.match(r"^[a-z]+://([^/]+)", self.url)
         return match.group(1) if match else self.url
+
+
+def hub_offline() -> bool:
+    """Offline mode as huggingface_hub read it at import, or as the environment says now."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
 
 
 def offline_error() -> DownloadError:
@@ -156,6 +164,11 @@ def _dropped(received: int, total: int | None) -> DownloadError:
 def _short(error: BaseException) -> str:
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+def hub_errors() -> ModuleType:
+    """The module holding huggingface_hub's exception classes, whichever version is installed."""
+    return _hub_errors()
 
 
 def _hub_errors() -> ModuleType:

@@ -43,6 +43,7 @@ from lib_lcm.downloads.errors import (
     disk_error,
     explain,
     http_status,
+    hub_offline,
     is_disk_error,
     is_worth_retrying,
     offline_error,
@@ -176,9 +177,7 @@ def download(entry: AccelerationLora, lora_dir: str | os.PathLike[str], *, name:
 # --- 2. offline, folder ---------------------------------------------------------------------------
 
 def _refuse_offline() -> None:
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
+    if hub_offline():
         raise offline_error()
 
 

@@ -8,12 +8,12 @@ Face repo id. Pure apart from huggingface_hub for repo configs; no torch.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from lib_lcm.downloads.errors import hub_errors, hub_offline
 from lib_lcm.lora_files.header import SafetensorsHeaderError, read_header
 from lib_lcm.rules.architecture import Architecture
 
@@ -122,15 +122,21 @@ def _hub_file(repo_id: str, filename: str, endpoint: str | None) -> str:
 
 
 def hub_problem(repo_id: str, filename: str, error: BaseException) -> str:
-    name = type(error).__name__
-    if "Offline" in name or "LocalEntryNotFound" in name or os.environ.get("HF_HUB_OFFLINE") in ("1", "ON", "YES"):
-        return (f"{repo_id}/{filename} is not in the Hugging Face cache and the hub is offline "
-                "(HF_HUB_OFFLINE); run once online, or pass a local file or folder instead.")
-    if "RepositoryNotFound" in name or "EntryNotFound" in name:
-        return f"{repo_id}: no {filename} on the hub; check the repo id (it must be a diffusers pipeline repo)."
-    if "GatedRepo" in name:
+    """One sentence for what ``hf_hub_download`` raised.
+
+    LocalEntryNotFoundError (not cached, and the hub out of reach) subclasses EntryNotFoundError, and
+    GatedRepoError subclasses RepositoryNotFoundError: the narrower classes are asked first.
+    """
+    hub = hub_errors()
+    if isinstance(error, (hub.OfflineModeIsEnabled, hub.LocalEntryNotFoundError)) or hub_offline():
+        return (f"{repo_id}/{filename} is not in the Hugging Face cache and the hub is offline or out of reach "
+                "(HF_HUB_OFFLINE, or no connection); run once online, or pass a local file or folder instead.")
+    if isinstance(error, hub.GatedRepoError):
         return f"{repo_id} is gated: accept its licence on the hub and log in (huggingface-cli login)."
-    return f"{repo_id}/{filename} could not be fetched ({name}: {str(error).splitlines()[0][:200]})."
+    if isinstance(error, (hub.RepositoryNotFoundError, hub.EntryNotFoundError)):
+        return f"{repo_id}: no {filename} on the hub; check the repo id (it must be a diffusers pipeline repo)."
+    first_line = str(error).splitlines()[0][:200] if str(error) else ""
+    return f"{repo_id}/{filename} could not be fetched ({type(error).__name__}: {first_line})."
 
 
 def architecture_of_pipeline(index: dict[str, Any], unet: dict[str, Any] | None) -> tuple[Architecture, str]:
