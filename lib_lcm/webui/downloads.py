@@ -10,7 +10,7 @@ from typing import Any
 from lib_lcm.downloads.http_api import register_routes
 from lib_lcm.downloads.jobs import Jobs
 from lib_lcm.downloads.service import DownloadService
-from lib_lcm.webui import compat
+from lib_lcm.webui import compat, console
 
 TAB_TITLE = "LCM-LoRA"
 TAB_ID = "lcm_lora"
@@ -26,7 +26,7 @@ def service() -> DownloadService:
         _service = DownloadService(
             lora_dir=lambda: Path(compat.lora_dirs()[0]), lora_dirs=compat.lora_dirs,
             loaded=compat.ui_architecture, endpoint=hf_endpoint, settings=compat.current_settings,
-            jobs=Jobs(after_download=refresh_lora_list, log=lambda message: print(f"[LCM-LoRA] {message}")))
+            jobs=Jobs(after_download=refresh_lora_list, log=console.say))
     return _service
 
 

@@ -27,7 +27,7 @@ from lib_lcm.rules.catalog import TCD_SAMPLER
 from lib_lcm.rules.settings import Settings
 from lib_lcm.sampling.samplers import sample_lcm, sample_tcd
 from lib_lcm.sampling.schedule import NoiseSchedule, PassSchedule, ScheduleError, parse_timesteps, pass_schedule
-from lib_lcm.webui import compat
+from lib_lcm.webui import compat, console
 from lib_lcm.webui.attributes import EXACT_ATTR, TIMESTEPS_ATTR
 
 
@@ -119,7 +119,7 @@ def record(p: Any, planned: PassPlan | None) -> None:
         params[infotext.KEY_EXPLICIT] = ",".join(map(str, planned.explicit))
     if planned.ignored:
         params[infotext.KEY_SETTING_IGNORED] = f"explicit timesteps: {planned.ignored}"
-        print(f"[LCM-LoRA] the explicit timesteps setting is ignored: {planned.ignored}")
+        console.say(f"the explicit timesteps setting is ignored: {planned.ignored}")
 
 
 def _explicit_timesteps(p: Any, settings: Settings) -> tuple[tuple[int, ...], str]:

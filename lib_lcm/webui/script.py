@@ -18,12 +18,11 @@ from lib_lcm.rules.architecture import Architecture
 from lib_lcm.rules.choice import WEIGHT_RANGE
 from lib_lcm.rules.planning import Plan, Request
 from lib_lcm.rules.settings import Settings
-from lib_lcm.webui import compat, page_sync, samplers
+from lib_lcm.webui import compat, console, page_sync, samplers
 from lib_lcm.webui.attributes import EXACT_ATTR, TIMESTEPS_ATTR
 from lib_lcm.webui.protocols import HiresCfgProcessing, HiresProcessing, Processing, ScheduledProcessing, Script
 
 TITLE = "LCM-LoRA"  # also the API key in alwayson_scripts: never put a version in it
-LOG_PREFIX = "[LCM-LoRA]"
 
 
 def build_ui(script: Script, is_img2img: bool) -> list[Any]:
@@ -148,7 +147,7 @@ def _usable(settings: Settings, architecture: Architecture, preset: str) -> Sett
     """Do not switch to a sampler this WebUI lacks (A1111 < 1.8 has no LCM)."""
     entry = catalog.for_architecture(architecture, preset)
     if settings.set_sampler and entry is not None and not compat.sampler_exists(entry.sampler):
-        print(f"{LOG_PREFIX} this WebUI has no '{entry.sampler}' sampler; keeping the selected sampler.")
+        console.say(f"this WebUI has no '{entry.sampler}' sampler; keeping the selected sampler.")
         return replace(settings, set_sampler=False)
     return settings
 
@@ -192,8 +191,8 @@ def _apply(p: Processing, plan: Plan) -> None:
     p.extra_generation_params.update(plan.infotext)
     for note in plan.notes:
         _tell(p, f"LCM-LoRA: {note.text}")
-    print(f"{LOG_PREFIX} <lora:{plan.lora_name}:…> {'added' if plan.tag_added else 'kept'}; "
-          f"{plan.steps} steps, CFG {plan.cfg_scale:g}, sampler {plan.sampler_name}")
+    console.say(f"<lora:{plan.lora_name}:…> {'added' if plan.tag_added else 'kept'}; "
+                f"{plan.steps} steps, CFG {plan.cfg_scale:g}, sampler {plan.sampler_name}")
 
 
 def _skip(p: Processing, reason: str) -> None:
@@ -208,7 +207,7 @@ def _report_input_problems(p: Processing, problems: tuple[str, ...]) -> None:
 
 
 def _tell(p: Processing, message: str) -> None:
-    print(f"{LOG_PREFIX} {message}")
+    console.say(message)
     comment = getattr(p, "comment", None)  # shown under the image in the UI (modules/processing.py)
     if callable(comment):
         comment(message)
