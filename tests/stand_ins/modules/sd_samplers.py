@@ -23,9 +23,7 @@ from modules import sd_samplers_kdiffusion, sd_samplers_lcm, sd_schedulers, shar
 
 all_samplers = [*sd_samplers_kdiffusion.samplers_data_k_diffusion, *sd_samplers_lcm.samplers_data_lcm]
 all_samplers_map = {entry.name: entry for entry in all_samplers}
-samplers = samplers_for_img2img = all_samplers
-samplers_hidden = set()
-samplers_map = {}
+samplers_map = {}  # samplers, samplers_for_img2img and samplers_hidden are set by set_samplers() below
 
 
 def set_samplers():
