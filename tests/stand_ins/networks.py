@@ -1,5 +1,6 @@
-"""Mirrors extensions-builtin/Lora/networks.py as the WebUI leaves it in sys.modules: the name->file
-registry and list_available_networks(), which rescans the Lora folders (here: counts the calls)."""
+"""Imitates what the WebUI's builtin Lora extension (``extensions-builtin/Lora/networks.py``, loaded
+as the top-level module ``networks``) offers the extension: the name -> file registries and
+``list_available_networks()``, which rescans the Lora folders. Here a rescan only counts itself."""
 available_networks = {}
 available_network_aliases = {}
 rescans = 0

@@ -87,8 +87,7 @@ class SamplingModel(sd_models.FakeModel):
         self.alphas_cumprod = ALPHAS_CUMPROD.clone()
         self.unet = CountingUnet(tiny_unet())
         self.calls = []
-        self.cond_stage_key = "txt"
-        self.model = type("DiffusionWrapper", (), {"conditioning_key": "crossattn"})()
+        self.cond_stage_key = "txt"  # "edit" would be an instruct-pix2pix model
 
     def apply_model(self, x, t, cond):
         self.calls.append((x.shape[0], [float(v) for v in t]))

@@ -1,70 +1,72 @@
-"""Mirrors k_diffusion/external.py: DiscreteSchedule (sigma <-> t, interpolating unless quantized),
-DiscreteEpsDDPMDenoiser (c_in = 1/sqrt(sigma^2 + 1), output x - sigma * eps) and CompVisDenoiser
-(eps from model.apply_model(x, t, **cond), sigmas from model.alphas_cumprod)."""
+"""Imitates the denoiser wrappers of ``k_diffusion/external.py`` that the WebUI puts around an
+epsilon-predicting model: ``DiscreteEpsDDPMDenoiser`` and its ``CompVisDenoiser`` flavour.
+
+Behaviour reproduced:
+- The noise table: one sigma per training timestep, sigma_t = sqrt((1 - alphabar_t) / alphabar_t),
+  ascending, kept as ``sigmas`` (and its logarithm).
+- ``sigma_to_t``: a sigma's fractional timestep, linear in log-sigma between its two neighbouring
+  table entries (clamped to the table's ends); with ``quantize``, the nearest entry's index.
+  A sigma taken from the table maps back to its own whole timestep.
+- ``t_to_sigma``: the inverse, log-sigma interpolated between floor(t) and ceil(t).
+- ``get_sigmas(n)``: n timesteps spaced evenly from the last to the first, as sigmas, then 0.
+- Calling the wrapper on (x, sigma): the model sees x / sqrt(sigma^2 + 1) at t(sigma) and predicts
+  eps; the result is the denoised estimate x - sigma * eps. ``CompVisDenoiser`` reads
+  ``alphas_cumprod`` from the model and calls ``model.apply_model(x, t, cond=...)``.
+"""
 import torch
 from torch import nn
 
-from . import sampling
+
+def _per_image(values, like):
+    """Shape a per-image vector to broadcast over an image batch."""
+    return values.reshape(-1, *([1] * (like.ndim - 1)))
 
 
-class DiscreteSchedule(nn.Module):
-    def __init__(self, sigmas, quantize):
+class DiscreteEpsDDPMDenoiser(nn.Module):
+    def __init__(self, inner_model, alphas_cumprod, quantize):
         super().__init__()
-        self.register_buffer('sigmas', sigmas)
-        self.register_buffer('log_sigmas', sigmas.log())
+        self.inner_model = inner_model
         self.quantize = quantize
+        table = ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5
+        self.register_buffer("sigmas", table)
+        self.register_buffer("log_sigmas", torch.log(table))
 
-    @property
-    def sigma_min(self):
-        return self.sigmas[0]
-
-    @property
-    def sigma_max(self):
-        return self.sigmas[-1]
-
-    def get_sigmas(self, n=None):
-        t_max = len(self.sigmas) - 1
-        return sampling.append_zero(self.t_to_sigma(torch.linspace(t_max, 0, n)))
-
-    def sigma_to_t(self, sigma, quantize=None):
-        quantize = self.quantize if quantize is None else quantize
-        log_sigma = sigma.log()
-        dists = log_sigma - self.log_sigmas[:, None]
-        if quantize:
-            return dists.abs().argmin(dim=0).view(sigma.shape)
-        low_idx = dists.ge(0).cumsum(dim=0).argmax(dim=0).clamp(max=self.log_sigmas.shape[0] - 2)
-        high_idx = low_idx + 1
-        low, high = self.log_sigmas[low_idx], self.log_sigmas[high_idx]
-        w = ((low - log_sigma) / (low - high)).clamp(0, 1)
-        return ((1 - w) * low_idx + w * high_idx).view(sigma.shape)
+    def sigma_to_t(self, levels, quantize=None):
+        logs = self.log_sigmas
+        wanted = torch.log(levels).reshape(-1)
+        nearest_only = self.quantize if quantize is None else quantize
+        if nearest_only:
+            return (wanted[None, :] - logs[:, None]).abs().argmin(dim=0).reshape(levels.shape)
+        # index of the last entry not above the wanted value, kept one short of the end
+        below = (torch.searchsorted(logs, wanted, right=True) - 1).clamp(0, len(logs) - 2)
+        step = logs[below + 1] - logs[below]
+        fraction = ((wanted - logs[below]) / step).clamp(0, 1)
+        return (below + fraction).reshape(levels.shape)
 
     def t_to_sigma(self, t):
         t = t.float()
-        low_idx, high_idx, w = t.floor().long(), t.ceil().long(), t.frac()
-        return ((1 - w) * self.log_sigmas[low_idx] + w * self.log_sigmas[high_idx]).exp()
+        under, over = t.floor(), t.ceil()
+        logs = self.log_sigmas
+        return torch.lerp(logs[under.long()], logs[over.long()], t - under).exp()
 
+    def get_sigmas(self, n):
+        timesteps = torch.linspace(len(self.sigmas) - 1, 0, n)
+        return torch.cat([self.t_to_sigma(timesteps), torch.zeros(1)])
 
-class DiscreteEpsDDPMDenoiser(DiscreteSchedule):
-    def __init__(self, model, alphas_cumprod, quantize):
-        super().__init__(((1 - alphas_cumprod) / alphas_cumprod) ** 0.5, quantize)
-        self.inner_model = model
-        self.sigma_data = 1.
+    def get_eps(self, x, t, **kwargs):
+        return self.inner_model(x, t, **kwargs)
 
-    def get_scalings(self, sigma):
-        return -sigma, 1 / (sigma ** 2 + self.sigma_data ** 2) ** 0.5
-
-    def get_eps(self, *args, **kwargs):
-        return self.inner_model(*args, **kwargs)
-
-    def forward(self, input, sigma, **kwargs):
-        c_out, c_in = [x[:, None, None, None] for x in self.get_scalings(sigma)]
-        eps = self.get_eps(input * c_in, self.sigma_to_t(sigma), **kwargs)
-        return input + eps * c_out
+    def forward(self, x, sigma, **cond):
+        s = _per_image(sigma, x)
+        eps = self.get_eps(x * (s * s + 1) ** -0.5, self.sigma_to_t(sigma), **cond)
+        return x - s * eps
 
 
 class CompVisDenoiser(DiscreteEpsDDPMDenoiser):
-    def __init__(self, model, quantize=False, device='cpu'):
-        super().__init__(model, model.alphas_cumprod, quantize=quantize)
+    """For ldm's LatentDiffusion: the table comes from the model, eps from ``apply_model``."""
 
-    def get_eps(self, *args, **kwargs):
-        return self.inner_model.apply_model(*args, **kwargs)
+    def __init__(self, model, quantize=False, device="cpu"):
+        super().__init__(model, model.alphas_cumprod, quantize)
+
+    def get_eps(self, x, t, **kwargs):
+        return self.inner_model.apply_model(x, t, **kwargs)

@@ -1,1 +1,2 @@
-"""Stand-in of the WebUI's ``modules`` package (see ../README.md)."""
+"""Test stand-in for the WebUI's ``modules`` package: small imitations, in this project's own code,
+of the behaviour the extension relies on (see ../README.md)."""

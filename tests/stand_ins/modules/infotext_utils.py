@@ -1,92 +1,88 @@
-"""Mirrors modules/infotext_utils.py: quote/unquote, the infotext parser's key regex, PasteField,
-and what connect_paste's paste_func does with each (component, key-or-callable) pair."""
+"""Imitates the infotext paste path of ``modules/infotext_utils.py`` (A1111 1.10.1).
+
+- ``quote(value)``: values containing a comma, a colon or a newline are written as JSON strings
+  (non-ASCII kept as is); anything else is written as it is. ``unquote`` undoes it, leaving text
+  that is not valid JSON alone.
+- ``parse_generation_parameters(text)``: the last line holds the "Key: value" pairs only if it
+  has at least three of them, otherwise it is part of the prompt. Lines up to one starting with
+  "Negative prompt:" are the prompt, the rest the negative prompt. A value in double quotes is
+  unquoted; a value like "512x768" becomes "Key-1" and "Key-2". "Hires prompt" defaults to "".
+- ``paste(fields, text)``: what the Send-to / paste button does (``connect_paste``): parse, run the
+  ``infotext_pasted`` callbacks, then for each (component, key) of a script's ``infotext_fields``
+  take ``params[key]``, or ``key(params)`` when key is callable. None leaves the component
+  unchanged (``UNCHANGED`` stands for a ``gr.update()`` without a value); otherwise the value is
+  converted to the type of the component's current value (int components take floats, and "False"
+  makes a bool False); a failed conversion also leaves it unchanged. Returns (params, {component:
+  new value}).
+"""
 import json
 import re
 
 from modules import script_callbacks
 
-re_param_code = r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)'
-re_param = re.compile(re_param_code)
-re_imagesize = re.compile(r"^(\d+)x(\d+)$")
+UNCHANGED = object()
 
-UNCHANGED = object()  # stands for gr.update() with no value
+# key: a word character, then word characters, spaces, "-" or "/"; value: a JSON string or anything up to ","
+_PAIR = re.compile(r"""\s* (\w[-\w /]+) : \s* ( "(?:[^"\\]|\\.)+" | [^,]* ) (?:,|$)""", re.VERBOSE)
+_SIZE = re.compile(r"(\d+)x(\d+)")
 
 
-def quote(text):
-    if ',' not in str(text) and '\n' not in str(text) and ':' not in str(text):
-        return text
-    return json.dumps(text, ensure_ascii=False)
+def quote(value):
+    if any(mark in str(value) for mark in ",:\n"):
+        return json.dumps(value, ensure_ascii=False)
+    return value
 
 
 def unquote(text):
-    if len(text) == 0 or text[0] != '"' or text[-1] != '"':
+    if len(text) < 1 or not (text.startswith('"') and text.endswith('"')):
         return text
     try:
         return json.loads(text)
-    except Exception:
+    except ValueError:
         return text
 
 
-class PasteField(tuple):
-    def __new__(cls, component, target, *, api=None):
-        return super().__new__(cls, (component, target))
-
-    def __init__(self, component, target, *, api=None):
-        super().__init__()
-        self.api = api
-        self.component = component
-        self.label = target if isinstance(target, str) else None
-        self.function = target if callable(target) else None
-
-
 def parse_generation_parameters(x):
-    res = {}
-    prompt, negative_prompt, done_with_prompt = "", "", False
-    *lines, lastline = x.strip().split("\n")
-    if len(re_param.findall(lastline)) < 3:
-        lines.append(lastline)
-        lastline = ''
-    for line in lines:
-        line = line.strip()
+    *lines, last = x.strip().split("\n")
+    if len(_PAIR.findall(last)) < 3:
+        lines, last = [*lines, last], ""
+
+    texts = {"Prompt": "", "Negative prompt": ""}
+    target = "Prompt"
+    for line in (line.strip() for line in lines):
         if line.startswith("Negative prompt:"):
-            done_with_prompt = True
-            line = line[16:].strip()
-        if done_with_prompt:
-            negative_prompt += ("" if negative_prompt == "" else "\n") + line
+            target, line = "Negative prompt", line[len("Negative prompt:"):].strip()
+        texts[target] = f"{texts[target]}\n{line}" if texts[target] else line
+
+    params = {}
+    for key, value in _PAIR.findall(last):
+        if value[:1] == '"' and value[-1:] == '"':
+            value = unquote(value)
+        size = _SIZE.fullmatch(value)
+        if size:
+            params[f"{key}-1"], params[f"{key}-2"] = size.groups()
         else:
-            prompt += ("" if prompt == "" else "\n") + line
-    for k, v in re_param.findall(lastline):
-        if v and v[0] == '"' and v[-1] == '"':
-            v = unquote(v)
-        m = re_imagesize.match(v)
-        if m is not None:
-            res[f"{k}-1"], res[f"{k}-2"] = m.group(1), m.group(2)
-        else:
-            res[k] = v
-    res["Prompt"] = prompt
-    res["Negative prompt"] = negative_prompt
-    res.setdefault("Hires prompt", "")
-    return res
+            params[key] = value
+    params.update(texts)
+    params.setdefault("Hires prompt", "")
+    return params
+
+
+def _converted(component, value):
+    kind = type(component.value)
+    if kind is bool and value == "False":
+        return False
+    return float(value) if kind is int else kind(value)
 
 
 def paste(fields, infotext):
-    """paste_func in connect_paste: parse, run the infotext_pasted callbacks, map fields to values."""
     params = parse_generation_parameters(infotext)
     script_callbacks.infotext_pasted_callback(infotext, params)
-    result = {}
-    for output, key in fields:
-        v = key(params) if callable(key) else params.get(key, None)
-        if v is None:
-            result[output] = UNCHANGED
-            continue
-        valtype = type(output.value)
+    values = {}
+    for component, key in fields:
+        value = key(params) if callable(key) else params.get(key)
         try:
-            if valtype is bool and v == "False":
-                result[output] = False
-            elif valtype is int:
-                result[output] = float(v)
-            else:
-                result[output] = valtype(v)
+            values[component] = UNCHANGED if value is None else _converted(component, value)
         except Exception:
-            result[output] = UNCHANGED
-    return params, result
+            values[component] = UNCHANGED
+    return params, values

@@ -1,43 +1,35 @@
-"""Mirrors modules/script_callbacks.py: the registration functions and the callers we rely on."""
+"""Imitates the registration side of ``modules/script_callbacks.py`` (A1111 1.10.1) for the four
+kinds this extension uses, and the WebUI's calls of them.
+
+``on_<kind>(callback, *, name=None)`` appends to ``callbacks[kind]``; ``clear_callbacks()`` empties
+everything (``load_scripts`` does it before executing scripts/ files, so Reload UI registers
+anew). The callers: the Settings UI build (``ui_settings_callback``), the paste button
+(``infotext_pasted_callback(text, params)``), ``modules/ui.py`` collecting extra tabs
+(``ui_tabs_callback``: each callback returns [(blocks, title, elem_id)]), and ``webui.py`` after
+the server starts and after every Reload UI (``app_started_callback(demo, app)``). The WebUI
+reports a failing callback and goes on; here the exception propagates, so tests see it.
+"""
 from collections import defaultdict
 
 callbacks = defaultdict(list)
 
 
 def clear_callbacks():
-    # modules/scripts.py load_scripts() starts with this; Reload UI calls it again.
     callbacks.clear()
 
 
-def on_ui_settings(callback, *, name=None):
-    callbacks["ui_settings"].append(callback)
+def _registration(kind):
+    def register(callback, *, name=None):
+        callbacks[kind].append(callback)
+
+    register.__name__ = f"on_{kind}"
+    return register
 
 
-def on_infotext_pasted(callback, *, name=None):
-    callbacks["infotext_pasted"].append(callback)
-
-
-def on_app_started(callback, *, name=None):
-    callbacks["app_started"].append(callback)
-
-
-def on_ui_tabs(callback, *, name=None):
-    callbacks["ui_tabs"].append(callback)
-
-
-def ui_tabs_callback():
-    # modules/ui.py create_ui: each callback returns [(gr.Blocks, title, elem_id)]
-    return [tab for callback in callbacks["ui_tabs"] for tab in (callback() or [])]
-
-
-def app_started_callback(demo, app):
-    # webui.py, after launch (and again after each Reload UI)
-    for callback in callbacks["app_started"]:
-        callback(demo, app)
-
-
-def on_script_unloaded(callback, *, name=None):
-    callbacks["script_unloaded"].append(callback)
+on_ui_settings = _registration("ui_settings")
+on_infotext_pasted = _registration("infotext_pasted")
+on_ui_tabs = _registration("ui_tabs")
+on_app_started = _registration("app_started")
 
 
 def ui_settings_callback():
@@ -48,3 +40,15 @@ def ui_settings_callback():
 def infotext_pasted_callback(infotext, params):
     for callback in callbacks["infotext_pasted"]:
         callback(infotext, params)
+
+
+def ui_tabs_callback():
+    tabs = []
+    for callback in callbacks["ui_tabs"]:
+        tabs.extend(callback() or [])
+    return tabs
+
+
+def app_started_callback(demo, app):
+    for callback in callbacks["app_started"]:
+        callback(demo, app)

@@ -1,10 +1,28 @@
-"""Mirrors modules/scripts.py: the Script base class, how scripts/ files are loaded and which
-hooks the ScriptRunner calls, with what arguments and in which order.
+"""Imitates ``modules/scripts.py`` (A1111 1.10.1): the ``Script`` base class, how files in an
+extension's scripts/ folder are loaded, and the ``ScriptRunner`` of a tab.
 
-Kept to the parts the extension relies on: AlwaysVisible, elem_id(), infotext_fields, the
-args_from/args_to slice of p.script_args, the exception guard around every hook, and the
-built-in Sampler script (modules/processing_scripts/sampler.py) that is loaded after every
-extension and overwrites steps/sampler/scheduler in setup() on the UI path.
+What is reproduced:
+- ``load_script_classes(path)`` (``load_scripts`` for one file): every registered callback is
+  cleared first (Reload UI does the same), the file is executed as a fresh module named after the
+  file (``modules/script_loading.py``; not put in ``sys.modules``) with its extension's folder
+  first on ``sys.path``, and every class in it that is a ``Script`` subclass counts as a script,
+  the base class included if the file imported it by name.
+- ``ScriptRunner(classes, is_img2img)``: one instance per class plus the built-in "Sampler"
+  script (``modules/processing_scripts/sampler.py``), which comes after the extensions' scripts.
+  Each learns its tab (``is_img2img``, ``is_txt2img``, ``tabname``); those whose ``show()`` returns
+  ``AlwaysVisible`` are kept. Callbacks asked for with ``on_after_component`` (in ``__init__``)
+  are gathered by elem_id, and ``after_component`` runs them with an ``OnComponent``.
+- UI: each script's ``ui()`` runs in the tab; its components are appended to ``inputs`` (position
+  0 is the selectable-script index) and it gets ``args_from`` / ``args_to``, its slice of
+  ``p.script_args``. The API's defaults (``modules/api/api.py`` init_default_script_args) call
+  ``ui()`` again, twice per script, inside a throw-away ``gr.Blocks``.
+- Hooks: ``setup`` (from the UI, and from the API except for UI-only scripts such as "Sampler",
+  which overwrites steps, sampler and scheduler), ``before_process``, ``process``,
+  ``before_process_batch``, ``process_before_every_sampling``, ``postprocess``: each script in
+  order, called with p, its own slice of ``p.script_args`` and the hook's keyword arguments. An
+  exception in a script is reported (here: kept in ``errors`` and printed) and the run goes on.
+- ``Script.elem_id(item)``: "script_" + "txt2img_"/"img2img_" (only for scripts shown alike in both
+  tabs) + the title lower-cased, whitespace to "_", anything but [a-z0-9_] dropped + "_" + item.
 """
 import importlib.util
 import os
@@ -20,67 +38,53 @@ AlwaysVisible = object()
 
 
 class Script:
-    name = None
-    section = None
-    filename = None
-    args_from = None
-    args_to = None
-    alwayson = False
-    is_txt2img = False
-    is_img2img = False
+    name = filename = section = group = None
+    args_from = args_to = None
+    alwayson = is_txt2img = is_img2img = False
     tabname = None
-    group = None
     create_group = True
-    infotext_fields = None
-    paste_field_names = None
     setup_for_ui_only = False
-    controls = None
+    controls = infotext_fields = paste_field_names = None
     on_after_component_elem_id = None
 
     def title(self):
-        raise NotImplementedError()
-
-    def ui(self, is_img2img):
-        pass
+        raise NotImplementedError
 
     def show(self, is_img2img):
         return True
 
-    def setup(self, p, *args):
+    def ui(self, is_img2img):
+        return None
+
+    # The hooks get p, then the script's own slice of p.script_args, then the hook's keyword arguments.
+    def setup(self, p, *script_args):
         pass
 
-    def before_process(self, p, *args):
+    def before_process(self, p, *script_args):
         pass
 
-    def process(self, p, *args):
+    def process(self, p, *script_args):
         pass
 
-    def before_process_batch(self, p, *args, **kwargs):
+    def before_process_batch(self, p, *script_args, **batch):
         pass
 
-    def process_before_every_sampling(self, p, *args, **kwargs):
+    def process_before_every_sampling(self, p, *script_args, **sampling):
         pass
 
-    def postprocess(self, p, processed, *args):
+    def postprocess(self, p, processed, *script_args):
         pass
 
-    def on_after_component(self, callback, *, elem_id):
-        """Script.on_after_component: callback(OnComponent) once a component with elem_id is created."""
-        if self.on_after_component_elem_id is None:
-            self.on_after_component_elem_id = []
-        self.on_after_component_elem_id.append((elem_id, callback))
+    def on_after_component(self, fn, *, elem_id):
+        self.on_after_component_elem_id = [*(self.on_after_component_elem_id or []), (elem_id, fn)]
 
     def elem_id(self, item_id):
-        need_tabname = self.show(True) == self.show(False)
-        tabkind = 'img2img' if self.is_img2img else 'txt2img'
-        tabname = f"{tabkind}_" if need_tabname else ""
-        title = re.sub(r'[^a-z_0-9]', '', re.sub(r'\s', '_', self.title().lower()))
-        return f'script_{tabname}{title}_{item_id}'
+        slug = re.sub(r"[^a-z0-9_]", "", "".join("_" if ch.isspace() else ch for ch in self.title().lower()))
+        tab = ("img2img_" if self.is_img2img else "txt2img_") if self.show(True) == self.show(False) else ""
+        return f"script_{tab}{slug}_{item_id}"
 
 
 class ScriptSampler(Script):
-    """modules/processing_scripts/sampler.py: built-in UI script, runs after extension scripts."""
-
     section = "sampler"
     create_group = False
     setup_for_ui_only = True
@@ -92,35 +96,31 @@ class ScriptSampler(Script):
         return AlwaysVisible
 
     def ui(self, is_img2img):
-        self.steps = gr.Slider(minimum=1, maximum=150, step=1, value=20, label="Sampling steps")
-        self.sampler_name = gr.Dropdown(choices=["DPM++ 2M", "Euler a", "LCM"], value="DPM++ 2M", label="Sampling method")
-        self.scheduler = gr.Dropdown(choices=["Automatic", "Karras", "SGM Uniform"], value="Automatic", label="Schedule type")
-        return [self.steps, self.sampler_name, self.scheduler]
+        return [gr.Slider(minimum=1, maximum=150, step=1, value=20, label="Sampling steps"),
+                gr.Dropdown(choices=["DPM++ 2M", "Euler a", "LCM"], value="DPM++ 2M", label="Sampling method"),
+                gr.Dropdown(choices=["Automatic", "Karras", "SGM Uniform"], value="Automatic", label="Schedule type")]
 
-    def setup(self, p, steps, sampler_name, scheduler):
-        p.steps = steps
-        p.sampler_name = sampler_name
-        p.scheduler = scheduler
+    def setup(self, p, steps, sampler, schedule):
+        p.steps, p.sampler_name, p.scheduler = steps, sampler, schedule
 
 
 def load_module(path):
-    """modules/script_loading.py load_module: exec under the bare file name, not put in sys.modules."""
-    module_spec = importlib.util.spec_from_file_location(os.path.basename(path), path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    spec = importlib.util.spec_from_file_location(os.path.basename(path), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     return module
 
 
 def load_script_classes(path):
-    """load_scripts(): clear callbacks, exec the file with its extension root on sys.path, collect classes."""
     script_callbacks.clear_callbacks()
-    extension_root = os.path.dirname(os.path.dirname(path))
-    sys.path.insert(0, extension_root)
+    extension_dir = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+    saved = list(sys.path)
+    sys.path.insert(0, extension_dir)
     try:
         module = load_module(path)
     finally:
-        sys.path.remove(extension_root)
-    return [c for c in module.__dict__.values() if isinstance(c, type) and issubclass(c, Script) and c is not Script]
+        sys.path[:] = saved
+    return [value for value in vars(module).values() if isinstance(value, type) and issubclass(value, Script)]
 
 
 class OnComponent:
@@ -131,98 +131,88 @@ class OnComponent:
 class ScriptRunner:
     def __init__(self, script_classes, is_img2img):
         self.is_img2img = is_img2img
-        self.scripts = []
-        for cls in [*script_classes, ScriptSampler]:
-            script = cls()
-            script.filename = getattr(cls, "__module__", "")
-            script.is_img2img = is_img2img
-            script.is_txt2img = not is_img2img
-            script.tabname = "img2img" if is_img2img else "txt2img"
-            visibility = script.show(is_img2img)
-            script.alwayson = visibility is AlwaysVisible
-            if script.alwayson:
-                self.scripts.append(script)
         self.inputs = [None]
         self.errors = []
-        # ScriptRunner.apply_on_before_component_callbacks, run at the end of initialize_scripts.
+        self.scripts = []
+        tab = "img2img" if is_img2img else "txt2img"
+        for cls in [*script_classes, ScriptSampler]:
+            script = cls()
+            script.filename = cls.__module__
+            script.is_img2img, script.is_txt2img, script.tabname = is_img2img, not is_img2img, tab
+            script.alwayson = script.show(is_img2img) is AlwaysVisible
+            if script.alwayson:
+                self.scripts.append(script)
         self.on_after_component_elem_id = {}
         for script in self.scripts:
-            for elem_id, callback in script.on_after_component_elem_id or []:
+            for elem_id, callback in script.on_after_component_elem_id or ():
                 self.on_after_component_elem_id.setdefault(elem_id, []).append((callback, script))
 
+    def _report(self, what, script):
+        self.errors.append(f"Error running {what}: {script.filename}\n{traceback.format_exc()}")
+        print(self.errors[-1], file=sys.stderr)
+
     def after_component(self, component):
-        """ScriptRunner.after_component: the WebUI calls it for every component it creates in the tab
-        (gradio's IOComponent.__init__ is patched in modules/scripts.py); errors are reported, not raised."""
-        for callback, _script in self.on_after_component_elem_id.get(getattr(component, "elem_id", None), []):
+        for callback, script in self.on_after_component_elem_id.get(getattr(component, "elem_id", None), ()):
             try:
                 callback(OnComponent(component))
             except Exception:
-                self.errors.append(traceback.format_exc())
+                self._report("on_after_component", script)
         return component
 
     def create_scripts_ui(self):
-        """The accordions section of modules/ui.py: each always-on script's ui() at its place in the tab."""
         for script in self.scripts:
-            controls = script.ui(script.is_img2img)
-            script.controls = list(controls or [])
+            script.controls = list(script.ui(script.is_img2img) or [])
             script.args_from = len(self.inputs)
-            self.inputs.extend(script.controls)
+            self.inputs += script.controls
             script.args_to = len(self.inputs)
 
     def create_ui(self):
-        """ScriptRunner.setup_ui: each script's ui() inside the tab's Blocks; its slice of the inputs."""
         with gr.Blocks() as self.demo:
             self.create_scripts_ui()
         return self.demo
 
     def default_args(self):
-        """The values the UI starts with, as p.script_args (position 0 is the selectable script index)."""
-        return [0] + [c.value for c in self.inputs[1:]]
+        """p.script_args as the UI sends them: every input's starting value."""
+        return [0, *(component.value for component in self.inputs[1:])]
 
     def api_default_args(self):
-        """modules/api/api.py init_default_script_args: ui() again, twice per script, in a throw-away Blocks."""
-        script_args = [None] * len(self.inputs)
-        script_args[0] = 0
+        args = [0] + [None] * (max((s.args_to for s in self.scripts), default=1) - 1)
         with gr.Blocks():
             for script in self.scripts:
                 if script.ui(script.is_img2img):
-                    script_args[script.args_from:script.args_to] = [e.value for e in script.ui(script.is_img2img)]
-        return script_args
+                    args[script.args_from:script.args_to] = [c.value for c in script.ui(script.is_img2img)]
+        return args
 
     def by_title(self, title):
         return next((s for s in self.scripts if s.title().lower() == title.lower()), None)
 
-    def _run(self, method, p, *extra, **kwargs):
+    def _each(self, hook, p, *leading, **kwargs):
         for script in self.scripts:
             try:
-                getattr(script, method)(p, *extra, *p.script_args[script.args_from:script.args_to], **kwargs)
+                getattr(script, hook)(p, *leading, *p.script_args[script.args_from:script.args_to], **kwargs)
             except Exception:
-                # errors.report(...): printed, and processing continues
-                self.errors.append(traceback.format_exc())
-                print(self.errors[-1], file=sys.stderr)
+                self._report(hook, script)
 
     def setup_scrips(self, p, *, is_ui=True):
         for script in self.scripts:
-            if not is_ui and script.setup_for_ui_only:
-                continue
-            try:
-                script.setup(p, *p.script_args[script.args_from:script.args_to])
-            except Exception:
-                self.errors.append(traceback.format_exc())
+            if is_ui or not script.setup_for_ui_only:
+                try:
+                    script.setup(p, *p.script_args[script.args_from:script.args_to])
+                except Exception:
+                    self._report("setup", script)
 
     def before_process(self, p):
-        self._run("before_process", p)
+        self._each("before_process", p)
 
     def process(self, p):
-        self._run("process", p)
+        self._each("process", p)
 
-    def before_process_batch(self, p, **kwargs):
-        self._run("before_process_batch", p, **kwargs)
+    def before_process_batch(self, p, **batch):
+        self._each("before_process_batch", p, **batch)
 
-    def process_before_every_sampling(self, p, **kwargs):
-        # called right before every sampler.sample / sample_img2img (modules/processing.py), after
-        # p.sampler was created: txt2img, the hires pass, img2img
-        self._run("process_before_every_sampling", p, **kwargs)
+    def process_before_every_sampling(self, p, **sampling):
+        # right before every sample / sample_img2img, once p.sampler exists: txt2img, hires, img2img
+        self._each("process_before_every_sampling", p, **sampling)
 
     def postprocess(self, p, processed):
-        self._run("postprocess", p, processed)
+        self._each("postprocess", p, processed)

@@ -1,4 +1,9 @@
-"""Mirrors modules/sd_models.py: CheckpointInfo, model_data (no load on access) and select_checkpoint."""
+"""Imitates what the extension reads from ``modules/sd_models.py`` (A1111 1.10.1): ``CheckpointInfo``
+(filename, name, title), ``model_data.sd_model`` (the loaded model, read without triggering a
+load), ``checkpoints_list`` and ``select_checkpoint()`` (FileNotFoundError when there is none).
+
+``FakeModel`` is not in the WebUI: a loaded model as far as the extension can see it, the is_*
+flags ``set_model_type()`` leaves on it and its ``sd_checkpoint_info``."""
 import os
 
 
@@ -19,16 +24,13 @@ checkpoints_list = {}
 
 
 def select_checkpoint():
-    """Raises FileNotFoundError if no checkpoints are found."""
-    if not checkpoints_list:
-        raise FileNotFoundError("No checkpoints found.")
-    return next(iter(checkpoints_list.values()))
+    for info in checkpoints_list.values():
+        return info
+    raise FileNotFoundError("No checkpoints found.")
 
 
 class FakeModel:
-    """What set_model_type() leaves on a loaded model: the is_* flags and sd_checkpoint_info."""
-
     def __init__(self, filename, **flags):
         self.sd_checkpoint_info = CheckpointInfo(filename)
-        for name in ("is_sd1", "is_sd2", "is_sdxl", "is_ssd", "is_sd3"):
-            setattr(self, name, flags.get(name, False))
+        for flag in ("is_sd1", "is_sd2", "is_sdxl", "is_ssd", "is_sd3"):
+            setattr(self, flag, flags.get(flag, False))

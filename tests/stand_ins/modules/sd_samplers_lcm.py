@@ -1,71 +1,74 @@
-"""Mirrors modules/sd_samplers_lcm.py: the built-in "LCM" (alias k_lcm). Its denoiser snaps every
-sigma to the 50-step grid t = 19, 39, ..., 999 and applies the boundary scalings itself;
-"Automatic" spaces n points linearly in t from 999 down to 19."""
+"""Imitates ``modules/sd_samplers_lcm.py`` (A1111 1.10.1): the WebUI's own "LCM" sampler (alias
+k_lcm), which this extension must leave alone unless its accordion asks for the exact schedule.
+
+Behaviour reproduced:
+- Its denoiser only knows the 50 timesteps of LCM's distillation grid, 19, 39, ..., 999: every
+  sigma is snapped to the nearest grid sigma and the model is called at that grid timestep.
+- Its "Automatic" schedule spaces n timesteps evenly from 999 down to 19 and snaps each to the grid
+  (4 steps: 999, 679, 339, 19).
+- The output gets LCM's boundary condition at the grid timestep t (sigma_data 0.5, t scaled by 10):
+  c_skip * x + c_out * denoised.
+- ``sample_lcm``: at each sigma take the denoised estimate, then add fresh noise at the next sigma
+  unless it is the final 0.
+"""
 import torch
-from k_diffusion.external import DiscreteEpsDDPMDenoiser
-from k_diffusion.sampling import append_zero, default_noise_sampler
+from k_diffusion import external
+from k_diffusion.sampling import default_noise_sampler
 
-from modules import sd_samplers_cfg_denoiser, sd_samplers_common, sd_samplers_kdiffusion, shared
+from modules import sd_samplers_common
+from modules.sd_samplers_cfg_denoiser import CFGDenoiser
+from modules.sd_samplers_kdiffusion import KDiffusionSampler
+
+STRIDE = 1000 // 50  # training timesteps between two grid points
+FIRST = STRIDE - 1  # the grid's lowest timestep, 19
 
 
-class LCMCompVisDenoiser(DiscreteEpsDDPMDenoiser):
+class LCMCompVisDenoiser(external.DiscreteEpsDDPMDenoiser):
     def __init__(self, model):
-        self.skip_steps = 1000 // 50
-        valid = torch.stack([model.alphas_cumprod[19 + 20 * i] for i in range(50)]).float()
-        super().__init__(model, valid, quantize=None)
+        grid = torch.arange(FIRST, 1000, STRIDE)
+        super().__init__(model, model.alphas_cumprod[grid].float(), quantize=True)
 
-    def get_sigmas(self, n=None):
-        t = torch.linspace(999, 19, n)
-        return append_zero(self.t_to_sigma(t))
+    def sigma_to_t(self, levels, quantize=None):
+        return super().sigma_to_t(levels, quantize=True) * STRIDE + FIRST
 
-    def sigma_to_t(self, sigma, quantize=None):
-        dists = sigma.log() - self.log_sigmas[:, None]
-        return dists.abs().argmin(dim=0).view(sigma.shape) * self.skip_steps + (self.skip_steps - 1)
+    def t_to_sigma(self, t):
+        on_grid = ((t - FIRST) / STRIDE).float().clamp(0, len(self.sigmas) - 1)
+        return super().t_to_sigma(on_grid)
 
-    def t_to_sigma(self, timestep):
-        t = torch.clamp(((timestep - (self.skip_steps - 1)) / self.skip_steps).float(), min=0, max=(len(self.sigmas) - 1))
-        return super().t_to_sigma(t)
+    def get_sigmas(self, n):
+        top = len(self.sigmas) * STRIDE - 1
+        return torch.cat([self.t_to_sigma(torch.linspace(top, FIRST, n)), torch.zeros(1)])
 
-    def get_eps(self, *args, **kwargs):
-        return self.inner_model.apply_model(*args, **kwargs)
+    def get_eps(self, x, t, **kwargs):
+        return self.inner_model.apply_model(x, t, **kwargs)
 
-    def forward(self, input, sigma, **kwargs):
-        c_out, c_in = [x[:, None, None, None] for x in self.get_scalings(sigma)]
-        t = self.sigma_to_t(sigma)
-        eps = self.get_eps(input * c_in, t, **kwargs)
-        scaled = t[:, None, None, None] * 10.0
-        return scaled / (scaled ** 2 + 0.25) ** 0.5 * (input + eps * c_out) + 0.25 / (scaled ** 2 + 0.25) * input
+    def forward(self, x, sigma, **cond):
+        denoised = super().forward(x, sigma, **cond)
+        scaled_t = (self.sigma_to_t(sigma) * 10.0).reshape(-1, *([1] * (x.ndim - 1)))
+        spread = scaled_t ** 2 + 0.5 ** 2
+        return (0.5 ** 2 / spread) * x + (scaled_t / spread ** 0.5) * denoised
 
 
-def sample_lcm(model, x, sigmas, extra_args=None, callback=None, disable=None, noise_sampler=None):
-    extra_args = {} if extra_args is None else extra_args
-    noise_sampler = default_noise_sampler(x) if noise_sampler is None else noise_sampler
-    s_in = x.new_ones([x.shape[0]])
-    for i in range(len(sigmas) - 1):
-        denoised = model(x, sigmas[i] * s_in, **extra_args)
+def sample_lcm(model, x, sigmas, extra_args=None, callback=None, disable=None):
+    kwargs = extra_args or {}
+    fresh_noise = default_noise_sampler(x)
+    per_image = x.new_ones(len(x))
+    for step in range(len(sigmas) - 1):
+        now, after = sigmas[step], sigmas[step + 1]
+        denoised = model(x, now * per_image, **kwargs)
         if callback is not None:
-            callback({'x': x, 'i': i, 'sigma': sigmas[i], 'sigma_hat': sigmas[i], 'denoised': denoised})
-        x = denoised
-        if sigmas[i + 1] > 0:
-            x += sigmas[i + 1] * noise_sampler(sigmas[i], sigmas[i + 1])
+            callback({"i": step, "x": x, "sigma": now, "denoised": denoised})
+        x = denoised + after * fresh_noise(now, after) if after > 0 else denoised
     return x
 
 
-class CFGDenoiserLCM(sd_samplers_cfg_denoiser.CFGDenoiser):
-    @property
-    def inner_model(self):
-        if self.model_wrap is None:
-            self.model_wrap = LCMCompVisDenoiser(shared.sd_model)
-        return self.model_wrap
+class CFGDenoiserLCM(CFGDenoiser):
+    def wrap_model(self, sd_model):
+        return LCMCompVisDenoiser(sd_model)
 
 
-class LCMSampler(sd_samplers_kdiffusion.KDiffusionSampler):
-    def __init__(self, funcname, sd_model, options=None):
-        super().__init__(funcname, sd_model, options)
-        self.model_wrap_cfg = CFGDenoiserLCM(self)
-        self.model_wrap = self.model_wrap_cfg.inner_model
+class LCMSampler(KDiffusionSampler):
+    cfg_denoiser_class = CFGDenoiserLCM
 
 
-samplers_data_lcm = [
-    sd_samplers_common.SamplerData('LCM', lambda model: LCMSampler(sample_lcm, model), ['k_lcm'], {}),
-]
+samplers_data_lcm = [sd_samplers_common.SamplerData("LCM", lambda model: LCMSampler(sample_lcm, model), ["k_lcm"], {})]
