@@ -8,9 +8,11 @@ from helpers import ROOT
 
 from lib_lcm.rules import catalog
 
+CLEARED = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HF_ENDPOINT")
+
 
 def cli(*args, env=None):
-    environment = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_TOKEN", "HF_ENDPOINT")}
+    environment = {k: v for k, v in os.environ.items() if k not in CLEARED}
     environment.update(env or {})
     return subprocess.run([sys.executable, "-m", "lib_lcm", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=120, env=environment)
@@ -51,9 +53,12 @@ def test_a_failure_exits_1_and_keeps_the_users_file(hub, tmp_path):
     assert (tmp_path / "lcm-lora-sdv1-5.safetensors").read_bytes() == b"mine"
 
 
-def test_offline(hub, tmp_path):
-    result = cli("download", "sd15", "--dir", str(tmp_path), "--endpoint", hub.url, env={"HF_HUB_OFFLINE": "1"})
-    assert result.returncode == 1 and "Offline mode is on" in result.stderr
+@pytest.mark.parametrize("variable", ["HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"])
+def test_offline(hub, tmp_path, variable):
+    """huggingface_hub goes offline for either variable; the message names the one that is set."""
+    result = cli("download", "sd15", "--dir", str(tmp_path), "--endpoint", hub.url, env={variable: "1"})
+    assert result.returncode == 1 and f"Offline mode is on ({variable}, " in result.stderr
+    assert hub.requests_to("resolve") == []
 
 
 def test_a_server_error_is_retried_with_one_line_then_the_download_completes(hub, tmp_path):

@@ -61,15 +61,26 @@ class Where:
         return match.group(1) if match else self.url
 
 
+# huggingface_hub goes offline for either (constants.py: HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE), and then its
+# session refuses every request; the message names the one that is set.
+_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
 def hub_offline() -> bool:
     """Offline mode as huggingface_hub read it at import, or as the environment says now."""
     from huggingface_hub import constants
 
-    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
+    return bool(constants.HF_HUB_OFFLINE) or bool(_offline_variables())
 
 
 def offline_error() -> DownloadError:
-    return DownloadError("offline", "Offline mode is on (HF_HUB_OFFLINE); unset it to download.")
+    named = " and ".join(_offline_variables()) or "HF_HUB_OFFLINE"
+    return DownloadError("offline", f"Offline mode is on ({named}, which huggingface_hub reads); unset it to "
+                                    "download.")
+
+
+def _offline_variables() -> list[str]:
+    return [name for name in _OFFLINE_VARIABLES if os.environ.get(name, "").upper() in ("1", "ON", "YES", "TRUE")]
 
 
 def explain(error: BaseException, where: Where, received: int = 0, total: int | None = None) -> DownloadError:
