@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from device_check import DeviceMixError, StrictDevices
 from diffusers import DDIMScheduler, UNet2DConditionModel
 from helpers import layout
 from safetensors import safe_open
@@ -229,3 +230,30 @@ def test_saved_lora_follows_the_published_file_format(tmp_path):
     assert {k.rsplit(".", 1)[0] for k in keys if k.endswith(".alpha")} == {
         "lora_unet_" + n.replace(".", "_") for n in adapted}
     assert not list(tmp_path.glob("*.partial"))
+
+
+# ---------------------------------------------------------------- devices
+
+def _on_meta(config: DistillConfig):
+    state = distill.start(tiny_unet().to("meta"), config)
+    batch = LatentBatch(*(torch.randn(*shape).to("meta") for shape in ((2, 4, 8, 8), (2, 1, 16), (2, 1, 16))))
+    return state, batch
+
+
+def test_a_training_step_keeps_every_tensor_on_the_training_device():
+    """The class of bug the first GPU run found (a CPU table indexed by CUDA indices), caught on the CPU:
+    the model and data sit on the meta device and StrictDevices fails every op CUDA would refuse."""
+    config = DistillConfig(batch=2, rank=2, alpha=2)
+    state, batch = _on_meta(config)
+    solver = distill.solver_for(state, ALPHAS_CUMPROD, config)
+    with StrictDevices():
+        loss = distill.train_step(state, batch, solver, config)
+    assert loss.device.type == "meta" and state.step == 1
+
+
+def test_the_watch_catches_a_table_left_on_the_cpu():
+    """What the old code did: the solver built on the CPU, indexed with the batch's device indices."""
+    config = DistillConfig(batch=2, rank=2, alpha=2)
+    state, batch = _on_meta(config)
+    with StrictDevices(), pytest.raises(DeviceMixError, match="indexed by a meta index"):
+        distill.train_step(state, batch, DDIMSolver.build(ALPHAS_CUMPROD), config)

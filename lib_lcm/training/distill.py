@@ -131,6 +131,11 @@ class DDIMSolver:
         alphas_prev = torch.cat([alphas_cumprod[:1], alphas_cumprod[timesteps[:-1]]])
         return cls(alphas_cumprod, timesteps, alphas, alphas_prev)
 
+    def to(self, device: torch.device | str) -> DDIMSolver:
+        """The tables on the training device, where the per-sample indices live (CUDA refuses a CPU table)."""
+        return DDIMSolver(*(t.to(device) for t in (self.alphas_cumprod, self.timesteps, self.alphas,
+                                                   self.alphas_prev)))
+
     @property
     def skip(self) -> int:
         return len(self.alphas_cumprod) // len(self.timesteps)
@@ -261,6 +266,10 @@ class Distillation:
     def lora(self) -> dict[str, torch.Tensor]:
         return {name: p for name, p in self.unet.named_parameters() if p.requires_grad}
 
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.lora().values())).device
+
     def final_lora(self, config: DistillConfig) -> dict[str, torch.Tensor]:
         """The EMA target network's LoRA (as LCM ships its target UNet); the online one without EMA."""
         return self.ema if config.ema_decay > 0 else self.lora()
@@ -287,16 +296,11 @@ def start(unet: Any, config: DistillConfig) -> Distillation:
 def run(run_state: Distillation, data: BatchSource, alphas_cumprod: torch.Tensor, config: DistillConfig,
         out: Path | None = None, echo: Echo = print, progress: bool = True) -> list[float]:
     """Train from ``run_state.step`` to ``config.steps``; checkpoints into ``out``. Returns the losses."""
-    solver = DDIMSolver.build(alphas_cumprod.float(), config.ddim_steps)
+    solver = solver_for(run_state, alphas_cumprod, config)
     autocast = _autocast_for(run_state.unet)
     losses: list[float] = []
-    for step in _progress(range(run_state.step, config.steps), config.steps, run_state.step, progress):
-        batch = data(config.batch, run_state.generator)
-        draw = Draw.sample(batch, solver, config, run_state.generator)
-        loss = lcd_loss(run_state.unet, run_state.ema, batch, draw, solver, config, autocast)
-        _optimizer_step(run_state.optimizer, loss, _learning_rate(step, config))
-        ema_update(run_state.ema, run_state.lora(), config.ema_decay)
-        run_state.step = step + 1
+    for _ in _progress(range(run_state.step, config.steps), config.steps, run_state.step, progress):
+        loss = train_step(run_state, data(config.batch, run_state.generator), solver, config, autocast)
         losses.append(float(loss.detach()))
         if out is not None and (run_state.step % config.checkpoint_every == 0 or run_state.step == config.steps):
             save_state(run_state, config, out)
@@ -304,6 +308,22 @@ def run(run_state: Distillation, data: BatchSource, alphas_cumprod: torch.Tensor
             window = losses[-max(1, config.steps // 20):]
             echo(f"distill: step {run_state.step}/{config.steps}, loss {sum(window) / len(window):.5f}")
     return losses
+
+
+def solver_for(run_state: Distillation, alphas_cumprod: torch.Tensor, config: DistillConfig) -> DDIMSolver:
+    """The teacher's solver, on the device the LoRA trains on."""
+    return DDIMSolver.build(alphas_cumprod.float().cpu(), config.ddim_steps).to(run_state.device)
+
+
+def train_step(run_state: Distillation, batch: Batch, solver: DDIMSolver, config: DistillConfig,
+               autocast: Callable[[], AbstractContextManager[Any]] = nullcontext) -> torch.Tensor:
+    """One optimizer step on one batch (Algorithm 1, lines 3-10); returns the loss."""
+    draw = Draw.sample(batch, solver, config, run_state.generator)
+    loss = lcd_loss(run_state.unet, run_state.ema, batch, draw, solver, config, autocast)
+    _optimizer_step(run_state.optimizer, loss, _learning_rate(run_state.step, config))
+    ema_update(run_state.ema, run_state.lora(), config.ema_decay)
+    run_state.step += 1
+    return loss
 
 
 def save_state(run_state: Distillation, config: DistillConfig, out: Path) -> Path:
