@@ -20,9 +20,3 @@ def test_infotexts_from_elsewhere_are_untouched():
     infotext.strip_added_tags(params)
     assert params == {"Prompt": "a <lora:lcm-lora-sdv1-5:1>"}
     assert not infotext.was_enabled(params)
-
-
-def test_weight_from():
-    assert infotext.weight_from({infotext.KEY_WEIGHT: "0.75"}) == 0.75
-    assert infotext.weight_from({infotext.KEY_WEIGHT: "x"}) is None
-    assert infotext.weight_from({}) is None
