@@ -1,4 +1,7 @@
-"""``python -m lib_lcm toy-train`` and ``python -m lib_lcm distill``: re-create the shipped toy weights."""
+"""``python -m lib_lcm toy-train`` and ``python -m lib_lcm distill``: the toy weights, and LCM-LoRAs of checkpoints.
+
+``accelerate launch -m lib_lcm distill …`` runs the same command on several processes (GPUs, machines).
+"""
 
 from __future__ import annotations
 
@@ -27,16 +30,34 @@ def add_distill_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", type=Path, default=WEIGHTS_DIR,
                         help="folder with the toy teacher and autoencoder (default: the shipped ones)")
     parser.add_argument("--checkpoint", help="instead of the toy: an SD 1.5/SDXL/SSD-1B single file, folder or repo id")
-    parser.add_argument("--images", type=Path, help="with --checkpoint: training images, captions in same-name .txt")
+    data = parser.add_argument_group("training data (with --checkpoint; one of --images, --shards, --dataset)")
+    data.add_argument("--images", type=Path, help="a folder of training images, captions in same-name .txt files")
+    data.add_argument("--shards", nargs="+", metavar="TAR",
+                      help="webdataset tar shards (KEY.jpg + KEY.txt); globs work")
+    data.add_argument("--dataset", help="a Hugging Face datasets dataset: a save_to_disk folder or a hub name")
+    data.add_argument("--split", default="train", help="with --dataset: the split")
+    data.add_argument("--image-column", default="image", help="with --dataset: the image column")
+    data.add_argument("--caption-column", default="text", help="with --dataset: the caption column")
+    data.add_argument("--cache", type=Path, help="encode each sample once into this folder; later runs read it")
+    data.add_argument("--stream", action="store_true",
+                      help="encode each sample every time it is drawn, keeping nothing (default: keep in memory)")
     parser.add_argument("--size", type=int, default=512, help="with --checkpoint: training resolution")
     parser.add_argument("--device", help="with --checkpoint: default cuda when present, else cpu")
     parser.add_argument("--half", choices=("float16", "bfloat16"), default="float16",
-                        help="with --checkpoint on CUDA: the teacher's precision (the LoRA trains in float32)")
+                        help="with --checkpoint on CUDA: the teacher's precision and Accelerate's mixed precision "
+                             "(the LoRA trains in float32)")
+    parser.add_argument("--accumulate", type=int, default=1,
+                        help="micro-batches per optimizer step on each process (gradient accumulation); --batch "
+                             "stays the whole step's batch")
+    parser.add_argument("--gradient-checkpointing", action="store_true",
+                        help="with --checkpoint: recompute activations in the backward pass (less memory)")
+    parser.add_argument("--optimizer", choices=("adamw", "adamw8bit"),
+                        help="adamw8bit: bitsandbytes' 8-bit AdamW (less memory; pip install bitsandbytes)")
     parser.add_argument("--config", type=Path, help="with --checkpoint: a diffusers folder for single-file configs")
     parser.add_argument("--endpoint", help="with --checkpoint: Hugging Face endpoint for the tokenizer files")
     parser.add_argument("--out", type=Path, required=True, help="folder for the LoRA and the resumable state")
     parser.add_argument("--steps", type=int)
-    parser.add_argument("--batch", type=int)
+    parser.add_argument("--batch", type=int, help="samples per optimizer step, over every process together")
     parser.add_argument("--lr", type=float)
     parser.add_argument("--rank", type=int)
     parser.add_argument("--alpha", type=float)
@@ -73,10 +94,11 @@ def run_distill(args: argparse.Namespace) -> int:
 
     given = {"steps": args.steps, "batch": args.batch, "learning_rate": args.lr, "rank": args.rank,
              "alpha": args.alpha, "w_min": args.w_min, "w_max": args.w_max, "ema_decay": args.ema_decay,
-             "loss": args.loss, "seed": args.seed, "checkpoint_every": args.checkpoint_every}
+             "loss": args.loss, "seed": args.seed, "checkpoint_every": args.checkpoint_every,
+             "optimizer": args.optimizer}
     config = DistillConfig(**{k: v for k, v in given.items() if v is not None})
-    if config.checkpoint_every < 1:
-        print("error: --checkpoint-every must be at least 1", file=sys.stderr)
+    if config.checkpoint_every < 1 or args.accumulate < 1:
+        print("error: --checkpoint-every and --accumulate must be at least 1", file=sys.stderr)
         return 2
     try:
         config.check()
@@ -84,11 +106,12 @@ def run_distill(args: argparse.Namespace) -> int:
     except (DistillError, StandaloneError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"wrote {path}")
+    if path is not None:  # the main process wrote it
+        print(f"wrote {path}")
     return 0
 
 
-def _distill_toy(args: argparse.Namespace, config: DistillConfig) -> Path:
+def _distill_toy(args: argparse.Namespace, config: DistillConfig) -> Path | None:
     from lib_lcm.toy.training import distill_toy
     from lib_lcm.training.distill import DistillError
 
@@ -96,16 +119,21 @@ def _distill_toy(args: argparse.Namespace, config: DistillConfig) -> Path:
     if missing:
         raise DistillError(f"{args.teacher} lacks {', '.join(missing)}; give a folder made by `python -m lib_lcm "
                            "toy-train`, or --checkpoint and --images for a real model.")
-    return distill_toy(args.out, config, args.teacher, resume=not args.fresh)
+    return distill_toy(args.out, config, args.teacher, resume=not args.fresh, accumulate=args.accumulate)
 
 
-def _distill_checkpoint(args: argparse.Namespace, config: DistillConfig) -> Path:
-    from lib_lcm.training.checkpoint import distill_checkpoint
+def _distill_checkpoint(args: argparse.Namespace, config: DistillConfig) -> Path | None:
+    from lib_lcm.training.checkpoint import Data, Hardware, distill_checkpoint
+    from lib_lcm.training.data import Keep
     from lib_lcm.training.distill import DistillError
 
-    if args.images is None:
-        raise DistillError("--checkpoint needs --images, a folder of training images (captions in .txt files).")
     if args.size <= 0 or args.size % 8:
         raise DistillError(f"--size must be a positive multiple of 8, got {args.size}.")
-    return distill_checkpoint(args.checkpoint, args.images, args.out, config, args.size,
-                              args.device, args.half, args.config, args.endpoint, resume=not args.fresh)
+    if args.stream and args.cache:
+        raise DistillError("--stream keeps nothing and --cache keeps every encoding on disk: choose one.")
+    keep: Keep = "disk" if args.cache else "none" if args.stream else "memory"
+    data = Data(args.images, tuple(args.shards or ()), args.dataset, args.split, args.image_column,
+                args.caption_column, keep, args.cache)
+    hardware = Hardware(args.device, args.half, args.accumulate, args.gradient_checkpointing)
+    return distill_checkpoint(args.checkpoint, data, args.out, config, args.size, hardware, args.config,
+                              args.endpoint, resume=not args.fresh)

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from lib_lcm.sampling.schedule import NoiseSchedule
 from lib_lcm.toy import digits as toy
 from lib_lcm.toy import files
-from lib_lcm.training import distill
+from lib_lcm.training import distill, loop
 
 Echo = Callable[[str], None]
 
@@ -178,16 +178,32 @@ def digit_batches(teacher: toy.Teacher, latents: torch.Tensor, labels: torch.Ten
 
 
 def distill_toy(out: Path, config: distill.DistillConfig | None = None, folder: Path = files.WEIGHTS_DIR,
-                resume: bool = True, echo: Echo = print, progress: bool = True) -> Path:
-    """Distill the LCM-LoRA of the toy teacher in ``folder``; state and LoRA go to ``out``."""
+                resume: bool = True, echo: Echo = print, progress: bool = True, accumulate: int = 1) -> Path | None:
+    """Distill the LCM-LoRA of the toy teacher in ``folder``; state and LoRA go to ``out`` (its path on the
+    main process, None on the others).
+
+    On the CPU, on one process or several (``accelerate launch``): every process draws the same global
+    batch and trains on its rows, so the result does not depend on the process count.
+    """
     config = config or distill.DistillConfig()
+    accelerator = loop.accelerator_for("cpu", accumulate=accumulate)
+    say = echo if accelerator.is_main_process else _silent
     teacher = toy.load_teacher(folder / files.TEACHER_FILE)
     images, labels = toy.real_digits()
     latents, latent_labels = training_latents(toy.load_autoencoder(folder), images, labels, TeacherRecipe().copies,
                                               config.seed)
     state = distill.start(teacher.unet, config)
     if resume and distill.resume(state, config, out):
-        echo(f"resuming from step {state.step} ({out / distill.STATE_FILE})")
-    distill.run(state, digit_batches(teacher, latents, latent_labels), NoiseSchedule.scaled_linear().alphas_cumprod,
-                config, out, echo, progress)
-    return distill.save_lora(teacher.unet, config, out / files.STUDENT_LORA_FILE, lora=state.final_lora(config))
+        say(f"resuming from step {state.step} ({out / distill.STATE_FILE})")
+    feed = loop.GlobalDraws(digit_batches(teacher, latents, latent_labels))
+    loop.train(state, feed, NoiseSchedule.scaled_linear().alphas_cumprod, config, accelerator, out, say, progress)
+    path = out / files.STUDENT_LORA_FILE
+    main = accelerator.is_main_process
+    if main:
+        distill.save_lora(teacher.unet, config, path, lora=state.final_lora(config))
+    loop.finish(accelerator)
+    return path if main else None
+
+
+def _silent(_: str) -> None:
+    pass

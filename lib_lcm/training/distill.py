@@ -21,7 +21,7 @@ Deterministic for a seed (one CPU generator draws everything); resumable from ``
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,6 +39,7 @@ STATE_FILE = "distill-state.pt"
 
 Echo = Callable[[str], None]
 Loss = Literal["huber", "l2"]
+Optimizer = Literal["adamw", "adamw8bit"]
 
 
 class DistillError(ValueError):
@@ -62,6 +63,7 @@ class DistillConfig:
     timestep_scaling: float = TIMESTEP_SCALING
     seed: int = 0
     checkpoint_every: int = 250
+    optimizer: Optimizer = "adamw"  # "adamw8bit": bitsandbytes' 8-bit AdamW, a quarter of the optimizer memory
 
     def check(self) -> None:
         if self.loss not in ("huber", "l2"):
@@ -72,6 +74,8 @@ class DistillConfig:
             raise DistillError(f"ema_decay must lie in [0, 1), got {self.ema_decay}.")
         if self.steps < 1 or self.batch < 1 or self.rank < 1:
             raise DistillError("steps, batch and rank must be at least 1.")
+        if self.optimizer not in ("adamw", "adamw8bit"):
+            raise DistillError(f"optimizer must be 'adamw' or 'adamw8bit', got {self.optimizer!r}.")
 
 
 class Batch(Protocol):
@@ -193,24 +197,40 @@ def _per_sample(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Draw:
-    """The random choices of one step (drawn on the CPU generator so runs repeat exactly)."""
+    """The random choices of one step (drawn on the CPU generator so runs repeat exactly).
+
+    Drawn for the whole (global) batch, whichever share of it this process trains on: every process
+    draws the same, so the generator stays the same everywhere and a run resumes with any process count.
+    """
 
     index: torch.Tensor
     noise: torch.Tensor
     w: torch.Tensor
 
     @classmethod
-    def sample(cls, batch: Batch, solver: DDIMSolver, config: DistillConfig, generator: torch.Generator) -> Draw:
-        n = batch.latents.shape[0]
+    def sample(cls, shape: Sequence[int], solver: DDIMSolver, config: DistillConfig,
+               generator: torch.Generator) -> Draw:
+        """For latents of ``shape`` (the first dimension is the batch)."""
+        n = shape[0]
         index = torch.randint(0, len(solver.timesteps), (n,), generator=generator)
-        noise = torch.randn(batch.latents.shape, generator=generator, dtype=torch.float32)
+        noise = torch.randn(tuple(shape), generator=generator, dtype=torch.float32)
         w = config.w_min + (config.w_max - config.w_min) * torch.rand(n, generator=generator)
         return cls(index, noise, w)
 
+    def rows(self, rows: slice) -> Draw:
+        return Draw(self.index[rows], self.noise[rows], self.w[rows])
+
 
 def lcd_loss(unet: Any, target_lora: dict[str, torch.Tensor], batch: Batch, draw: Draw, solver: DDIMSolver,
-             config: DistillConfig, autocast: Callable[[], AbstractContextManager[Any]] = nullcontext) -> torch.Tensor:
-    """The consistency distillation loss of one batch (Algorithm 1, lines 5-8)."""
+             config: DistillConfig, autocast: Callable[[], AbstractContextManager[Any]] = nullcontext,
+             student: Any = None) -> torch.Tensor:
+    """The consistency distillation loss of one batch (Algorithm 1, lines 5-8).
+
+    ``student`` is the module the trained forward pass goes through (with several processes, the
+    data-parallel wrapper of ``unet``, which averages the gradients); the teacher and the target passes
+    use ``unet`` itself.
+    """
+    student = unet if student is None else student
     device = batch.latents.device
     index = draw.index.to(device)
     start = solver.timesteps.to(device)[index]  # t_{n+k}
@@ -220,7 +240,7 @@ def lcd_loss(unet: Any, target_lora: dict[str, torch.Tensor], batch: Batch, draw
     noisy = _per_sample(a_start, latents).sqrt() * latents + (1 - _per_sample(a_start, latents)).sqrt() * \
         draw.noise.to(device)
     with autocast():
-        eps = unet(noisy.to(unet.dtype), start, **_conditioning(batch.cond, batch.cond_added)).sample.float()
+        eps = student(noisy.to(unet.dtype), start, **_conditioning(batch.cond, batch.cond_added)).sample.float()
     student = consistency(noisy, predicted_x0(eps, noisy, a_start), start, config.timestep_scaling)
     with torch.no_grad():
         x_prev = _teacher_ddim_step(unet, noisy, start, index, batch, draw.w.to(device), solver, autocast)
@@ -251,7 +271,7 @@ def _teacher_ddim_step(unet: Any, noisy: torch.Tensor, start: torch.Tensor, inde
     return solver.step(x0, eps, index)
 
 
-# ---------------------------------------------------------------- the loop
+# ---------------------------------------------------------------- the state that resumes
 
 @dataclass
 class Distillation:
@@ -288,42 +308,22 @@ def start(unet: Any, config: DistillConfig) -> Distillation:
     trainable = [p for p in unet.parameters() if p.requires_grad]
     for p in trainable:
         p.data = p.data.float()  # the LoRA trains in float32 even over a float16/bfloat16 teacher
-    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.0)
+    optimizer = _optimizer(config, trainable)
     ema = {name: p.detach().clone() for name, p in unet.named_parameters() if p.requires_grad}
     return Distillation(unet, ema, optimizer, torch.Generator().manual_seed(config.seed))
 
 
-def run(run_state: Distillation, data: BatchSource, alphas_cumprod: torch.Tensor, config: DistillConfig,
-        out: Path | None = None, echo: Echo = print, progress: bool = True) -> list[float]:
-    """Train from ``run_state.step`` to ``config.steps``; checkpoints into ``out``. Returns the losses."""
-    solver = solver_for(run_state, alphas_cumprod, config)
-    autocast = _autocast_for(run_state.unet)
-    losses: list[float] = []
-    for _ in _progress(range(run_state.step, config.steps), config.steps, run_state.step, progress):
-        loss = train_step(run_state, data(config.batch, run_state.generator), solver, config, autocast)
-        losses.append(float(loss.detach()))
-        if out is not None and (run_state.step % config.checkpoint_every == 0 or run_state.step == config.steps):
-            save_state(run_state, config, out)
-        if run_state.step % max(1, config.steps // 20) == 0:
-            window = losses[-max(1, config.steps // 20):]
-            echo(f"distill: step {run_state.step}/{config.steps}, loss {sum(window) / len(window):.5f}")
-    return losses
-
-
-def solver_for(run_state: Distillation, alphas_cumprod: torch.Tensor, config: DistillConfig) -> DDIMSolver:
-    """The teacher's solver, on the device the LoRA trains on."""
-    return DDIMSolver.build(alphas_cumprod.float().cpu(), config.ddim_steps).to(run_state.device)
-
-
-def train_step(run_state: Distillation, batch: Batch, solver: DDIMSolver, config: DistillConfig,
-               autocast: Callable[[], AbstractContextManager[Any]] = nullcontext) -> torch.Tensor:
-    """One optimizer step on one batch (Algorithm 1, lines 3-10); returns the loss."""
-    draw = Draw.sample(batch, solver, config, run_state.generator)
-    loss = lcd_loss(run_state.unet, run_state.ema, batch, draw, solver, config, autocast)
-    _optimizer_step(run_state.optimizer, loss, _learning_rate(run_state.step, config))
-    ema_update(run_state.ema, run_state.lora(), config.ema_decay)
-    run_state.step += 1
-    return loss
+def _optimizer(config: DistillConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
+    try:
+        import bitsandbytes
+    except ImportError as error:
+        raise DistillError(f"--optimizer adamw8bit needs bitsandbytes ({error}): pip install bitsandbytes, or use "
+                           "--optimizer adamw.") from None
+    optimizer: torch.optim.Optimizer = bitsandbytes.optim.AdamW8bit(params, lr=config.learning_rate,
+                                                                    weight_decay=0.0)
+    return optimizer
 
 
 def save_state(run_state: Distillation, config: DistillConfig, out: Path) -> Path:
@@ -399,39 +399,9 @@ def save_lora(unet: Any, config: DistillConfig, path: Path, lora: dict[str, torc
 
 # ---------------------------------------------------------------- helpers
 
-def _autocast_for(unet: Any) -> Callable[[], AbstractContextManager[Any]]:
-    """Half-precision teachers (CUDA) run under autocast; a float32 teacher runs as is."""
-    dtype = unet.dtype
-    device = next(unet.parameters()).device
-    if dtype in (torch.float16, torch.bfloat16):
-        return lambda: torch.autocast(device_type=device.type, dtype=dtype)
-    return nullcontext
-
-
-def _learning_rate(step: int, config: DistillConfig) -> float:
+def learning_rate(step: int, config: DistillConfig) -> float:
     """Linear warm-up, then a cosine decay to a tenth of the peak at the last step."""
     if step < config.warmup:
         return config.learning_rate * (step + 1) / config.warmup
     progress = (step - config.warmup) / max(1, config.steps - config.warmup)
     return config.learning_rate * (0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
-def _optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, learning_rate: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = learning_rate
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 1.0)
-    optimizer.step()
-
-
-def _progress(steps: range, total: int, done: int, enabled: bool) -> Iterator[int]:
-    if not enabled:
-        yield from steps
-        return
-    from tqdm.auto import tqdm
-
-    with tqdm(total=total, initial=done, desc="distill", unit="step", mininterval=2.0) as bar:
-        for step in steps:
-            yield step
-            bar.update(1)
