@@ -222,3 +222,24 @@ def merge_by_formula(model: Any, loras: list[tuple[dict[str, torch.Tensor], floa
                 module = modules[key]
                 delta = (up.flatten(1) @ down.flatten(1)).reshape(module.weight.shape)
                 module.weight += weight * float(state[key + ".alpha"]) / down.shape[0] * delta
+
+
+def full_components(architecture: str, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
+    """Full-size SD 1.5 or SDXL from the configs lib_lcm ships, random weights (built on ``device``: fast on a GPU)."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from lib_lcm.standalone.model_loading import CONFIGS
+
+    folder = CONFIGS / ("sd15" if architecture == "sd1" else "sdxl")
+    torch.manual_seed(seed)
+    with torch.device(device):
+        components = {
+            "unet": UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(str(folder / "unet"))),
+            "vae": AutoencoderKL.from_config(AutoencoderKL.load_config(str(folder / "vae"))),
+            "text_encoder": CLIPTextModel(CLIPTextConfig.from_pretrained(str(folder / "text_encoder"))),
+        }
+        if architecture != "sd1":
+            components["text_encoder_2"] = CLIPTextModelWithProjection(
+                CLIPTextConfig.from_pretrained(str(folder / "text_encoder_2")))
+    return {name: model.eval() for name, model in components.items()}

@@ -194,3 +194,20 @@ def test_pass_schedule_fits_steps_to_a_low_strength_and_says_so():
     schedule = pass_schedule(8, 0.1)
     assert schedule.timesteps == lcm_timesteps(5, 0.1) and "5 of 8 steps ran" in schedule.note
     assert pass_schedule(4, 0.0).timesteps == (19,)  # below 1/50: one step at the grid's lowest timestep
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("sampler", ["lcm", "tcd"])
+def test_half_precision_latents_stay_half_and_agree_with_float32(sampler, dtype):
+    """The WebUI samples in the model's half precision on GPUs: every table value follows x's dtype."""
+    def run(precision):
+        calls: list[int] = []
+        x = (_start() * (1 + SCHEDULE.sigma(999) ** 2) ** 0.5).to(precision)
+        draw = _noise()
+        function, extra = (sample_tcd, {"gamma": 0.3}) if sampler == "tcd" else (sample_lcm, {})
+        return function(fake_denoiser(calls), x, SCHEDULE.sigmas_for(lcm_timesteps(4)).to(precision),
+                        noise_sampler=lambda s, n: draw(s, n).to(precision), schedule=SCHEDULE, **extra)
+
+    half, full = run(dtype), run(torch.float32)
+    assert half.dtype == dtype and torch.isfinite(half).all()
+    torch.testing.assert_close(half.float(), full, atol=0.05, rtol=0.02)

@@ -114,6 +114,8 @@ def train(run_state: Distillation, feed: Feed, alphas_cumprod: torch.Tensor, con
             window = losses[-max(1, config.steps // 20):]
             echo(f"distill: step {run_state.step}/{config.steps}, loss {sum(window) / len(window):.5f}, "
                  f"{clock.images_per_second:.1f} images/s")
+    if main and run_state.device.type == "cuda":
+        echo(f"distill: peak GPU memory {torch.cuda.max_memory_allocated(run_state.device) / 2**30:.2f} GiB")
     accelerator.wait_for_everyone()
     return losses
 
