@@ -206,10 +206,12 @@ def test_a_cache_encodes_once_and_gives_what_memory_gives(model, tmp_path, monke
     assert main([*common, "--out", str(tmp_path / "again"), "--cache", str(tmp_path / "cache")]) == 0
     assert encoded == []
     name = f"lcm-lora-{ARCHITECTURES[architecture].value}-distilled.safetensors"
+    memory = load_file(str(tmp_path / "memory" / name))
     for run in ("cached", "again"):  # the same within float noise (samples batched otherwise when encoded)
-        for key, value in load_file(str(tmp_path / "memory" / name)).items():
-            torch.testing.assert_close(load_file(str(tmp_path / run / name))[key].float(), value.float(), atol=1e-4,
-                                       rtol=0)
+        other = load_file(str(tmp_path / run / name))
+        assert other.keys() == memory.keys()
+        for key, value in memory.items():
+            torch.testing.assert_close(other[key].float(), value.float(), atol=1e-4, rtol=0)
 
 
 def test_a_cache_of_other_samples_is_refused(model, tmp_path, capsys):

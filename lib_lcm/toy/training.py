@@ -187,6 +187,7 @@ def distill_toy(out: Path, config: distill.DistillConfig | None = None, folder: 
     """
     config = config or distill.DistillConfig()
     accelerator = loop.accelerator_for("cpu", accumulate=accumulate)
+    loop.my_shares(config, accelerator)  # a batch that does not split is refused before the slow part
     say = echo if accelerator.is_main_process else _silent
     teacher = toy.load_teacher(folder / files.TEACHER_FILE)
     images, labels = toy.real_digits()

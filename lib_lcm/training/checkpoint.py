@@ -64,6 +64,7 @@ def distill_checkpoint(checkpoint: str, data: Data, out: Path, config: distill.D
     half = dtype_name == "float16"
     accelerator = loop.accelerator_for(device, ("fp16" if hardware.half == "float16" else "bf16") if half else "no",
                                        hardware.accumulate)
+    loop.my_shares(config, accelerator)  # a batch that does not split is refused before the slow part
     device = str(accelerator.device) if device.startswith("cuda") else device  # each process its own GPU
     dtype = getattr(torch, hardware.half) if half else torch.float32
     say = echo if accelerator.is_main_process else _silent

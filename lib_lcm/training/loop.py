@@ -91,13 +91,18 @@ def shares(batch: int, processes: int, rank: int, accumulate: int = 1) -> list[s
             for micro in range(accumulate)]
 
 
+def my_shares(config: DistillConfig, accelerator: Any) -> list[slice]:
+    """This process's rows of every global batch; raises at once when the batch does not split evenly."""
+    return shares(config.batch, accelerator.num_processes, accelerator.process_index,
+                  accelerator.gradient_accumulation_steps)
+
+
 def train(run_state: Distillation, feed: Feed, alphas_cumprod: torch.Tensor, config: DistillConfig,
           accelerator: Any, out: Path | None = None, echo: Echo = print, progress: bool = True) -> list[float]:
     """Train from ``run_state.step`` to ``config.steps``; checkpoints into ``out``. Returns the losses."""
     solver = solver_for(run_state, alphas_cumprod, config)
     student, optimizer = accelerator.prepare(run_state.unet, run_state.optimizer)
-    mine = shares(config.batch, accelerator.num_processes, accelerator.process_index,
-                  accelerator.gradient_accumulation_steps)
+    mine = my_shares(config, accelerator)
     main = accelerator.is_main_process
     losses: list[float] = []
     clock = _Throughput(config.batch)
