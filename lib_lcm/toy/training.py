@@ -188,23 +188,13 @@ def distill_toy(out: Path, config: distill.DistillConfig | None = None, folder: 
     config = config or distill.DistillConfig()
     accelerator = loop.accelerator_for("cpu", accumulate=accumulate)
     loop.my_shares(config, accelerator)  # a batch that does not split is refused before the slow part
-    say = echo if accelerator.is_main_process else _silent
+    say = loop.main_only(echo, accelerator)
     teacher = toy.load_teacher(folder / files.TEACHER_FILE)
     images, labels = toy.real_digits()
     latents, latent_labels = training_latents(toy.load_autoencoder(folder), images, labels, TeacherRecipe().copies,
                                               config.seed)
     state = distill.start(teacher.unet, config)
-    if resume and distill.resume(state, config, out):
-        say(f"resuming from step {state.step} ({out / distill.STATE_FILE})")
+    loop.resume_or_start(state, config, out, resume, say)
     feed = loop.GlobalDraws(digit_batches(teacher, latents, latent_labels))
     loop.train(state, feed, NoiseSchedule.scaled_linear().alphas_cumprod, config, accelerator, out, say, progress)
-    path = out / files.STUDENT_LORA_FILE
-    main = accelerator.is_main_process
-    if main:
-        distill.save_lora(teacher.unet, config, path, lora=state.final_lora(config))
-    loop.finish(accelerator)
-    return path if main else None
-
-
-def _silent(_: str) -> None:
-    pass
+    return loop.finish(accelerator, state, config, out / files.STUDENT_LORA_FILE)

@@ -67,28 +67,17 @@ def distill_checkpoint(checkpoint: str, data: Data, out: Path, config: distill.D
     loop.my_shares(config, accelerator)  # a batch that does not split is refused before the slow part
     device = str(accelerator.device) if device.startswith("cuda") else device  # each process its own GPU
     dtype = getattr(torch, hardware.half) if half else torch.float32
-    say = echo if accelerator.is_main_process else _silent
+    say = loop.main_only(echo, accelerator)
     say(f"{source.location}: {source.architecture.label}; {samples.describe()} at {size}x{size}; "
         f"{accelerator.num_processes} process(es) on {device}, teacher in {str(dtype).removeprefix('torch.')}")
     pipe = load_pipeline(source, dtype, config_dir, hub_tokenizer_files(endpoint), default_cache_dir()).to(device)
     if hardware.gradient_checkpointing:
         pipe.unet.enable_gradient_checkpointing()
     state = distill.start(pipe.unet, config)
-    if resume and distill.resume(state, config, out):
-        say(f"resuming from step {state.step} ({out / distill.STATE_FILE})")
+    loop.resume_or_start(state, config, out, resume, say)
     share = Share(len(samples), accelerator.process_index, accelerator.num_processes, config.seed)
     per_process = config.batch // accelerator.num_processes
     feed = EncodedFeed(samples, Encoder(pipe, size, source.architecture), share, data.keep, data.cache,
                        position=state.step * per_process)
     loop.train(state, feed, pipe.scheduler.alphas_cumprod, config, accelerator, out, say, progress)
-    name = f"lcm-lora-{source.architecture.value}-distilled.safetensors"
-    path = out / name
-    main = accelerator.is_main_process
-    if main:
-        distill.save_lora(pipe.unet, config, path, lora=state.final_lora(config))
-    loop.finish(accelerator)
-    return path if main else None
-
-
-def _silent(_: str) -> None:
-    pass
+    return loop.finish(accelerator, state, config, out / f"lcm-lora-{source.architecture.value}-distilled.safetensors")

@@ -26,6 +26,7 @@ from typing import Any, Literal, Protocol
 
 import torch
 
+from lib_lcm.training import distill
 from lib_lcm.training.distill import (
     Batch,
     DDIMSolver,
@@ -125,10 +126,29 @@ def train(run_state: Distillation, feed: Feed, alphas_cumprod: torch.Tensor, con
     return losses
 
 
-def finish(accelerator: Any) -> None:
-    """Every process waits for the main one's files; then the process group ends (a clean exit)."""
+def main_only(echo: Echo, accelerator: Any) -> Echo:
+    """``echo`` on the main process; the others say nothing."""
+    return echo if accelerator.is_main_process else _silent
+
+
+def resume_or_start(run_state: Distillation, config: DistillConfig, out: Path, resume: bool, say: Echo) -> None:
+    if resume and distill.resume(run_state, config, out):
+        say(f"resuming from step {run_state.step} ({out / distill.STATE_FILE})")
+
+
+def finish(accelerator: Any, run_state: Distillation, config: DistillConfig, path: Path) -> Path | None:
+    """The main process writes the LoRA; every process waits for it, then the process group ends (a clean
+    exit). Returns the file's path on the main process, None on the others."""
+    main = accelerator.is_main_process
+    if main:
+        distill.save_lora(run_state.unet, config, path, lora=run_state.final_lora(config))
     accelerator.wait_for_everyone()
     accelerator.end_training()
+    return path if main else None
+
+
+def _silent(_: str) -> None:
+    pass
 
 
 def solver_for(run_state: Distillation, alphas_cumprod: torch.Tensor, config: DistillConfig) -> DDIMSolver:
