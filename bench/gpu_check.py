@@ -13,7 +13,10 @@ from the configs lib_lcm ships, or tiny) and an acceleration LoRA in the officia
 4. ``distill --checkpoint``: iterations/s, images/s and peak memory, as one process and under
    ``accelerate launch`` (one process per GPU; two CPU processes with --tiny);
 5. ``lib_lcm.sampling`` (the WebUI path's samplers) in the pipeline's precision against diffusers'
-   LCMScheduler and TCDScheduler: the largest difference of the final latents, and time per image.
+   LCMScheduler and TCDScheduler: the largest difference of the final latents, and time per image;
+6. the fast path (bench/fast_path_speed.py): eager against compiled, full VAE against the tiny decoder,
+   at 1, 2 and 4 steps (--tiny: 4 steps, eager only: compiling on the CPU takes minutes); the live
+   page's engine kept busy at 2 steps (images/s); on CUDA the peak memory of each --offload.
 
 Prints a table and writes the numbers as JSON. The GPU has torch; diffusers, transformers, peft and
 accelerate travel as wheels (see docs/distillation.md).
@@ -34,8 +37,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
+import fast_path_speed as fast_path  # noqa: E402  (beside this file)
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
@@ -111,7 +115,41 @@ def check(key: str, folder: Path, device: str, args: argparse.Namespace) -> dict
     del ready
     if device == "cuda":
         torch.cuda.empty_cache()
+    out["fast_path"] = fast_path_stage(key, checkpoint, config, lora_dir, folder, size, device, args)
+    if device == "cuda":
+        out["offload_peak_gib"] = offload_memory(checkpoint, config, lora_dir, size, device)
     return out
+
+
+def fast_path_stage(key: str, checkpoint: Path, config: Path, lora_dir: Path, folder: Path, size: int, device: str,
+                    args: argparse.Namespace) -> dict[str, Any]:
+    decoders = folder / "decoders"
+    fast_path.write_tiny_decoder(ARCHITECTURES[key], decoders)
+    # --tiny compiles nothing: on the CPU that takes minutes (tests/test_standalone_fast.py covers it)
+    variants = fast_path.VARIANTS if not args.tiny else {
+        name: fast_path.VARIANTS[name] for name in ("eager, full VAE", "eager, tiny decoder")}
+    steps = [4] if args.tiny else [1, 2, 4]
+    result: dict[str, Any] = fast_path.side_by_side(checkpoint, config, lora_dir, decoders, size, device, steps,
+                                                    args.repeats, variants)
+    live = "live page, 2 steps, tiny decoder" + ("" if args.tiny else ", compiled") + ": images/s"
+    result[live] = fast_path.live_images_per_second(checkpoint, config, lora_dir, decoders, size, device,
+                                                    frames=5 if args.tiny else 60, decoder="tiny",
+                                                    compile=not args.tiny)
+    return result
+
+
+def offload_memory(checkpoint: Path, config: Path, lora_dir: Path, size: int, device: str) -> dict[str, float]:
+    """Peak GPU memory of one 4-step image with each --offload (weights in CPU memory as they wait)."""
+    peaks = {}
+    for offload in ("none", "model", "sequential"):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        ready = build_pipeline(str(checkpoint), Options(lora_dir=lora_dir, config=config, device=device,
+                                                        offload=offload))
+        ready.generate(Job("a cat in a hat", steps=4, seed=1, width=size, height=size))
+        peaks[offload] = torch.cuda.max_memory_allocated() / 2**30
+        del ready
+    return peaks
 
 
 def write_model(key: str, folder: Path, tiny: bool, device: str) -> tuple[Path, Path, Path]:
@@ -318,6 +356,12 @@ def report(key: str, r: dict[str, Any]) -> str:
         lines.append(f"  {kind}: lib_lcm.sampling {s['lib_lcm_s'] * 1000:.0f} ms, diffusers "
                      f"{s['diffusers_s'] * 1000:.0f} ms, largest difference {s['max_difference']:.1e} "
                      f"(latents up to {s['latent_scale']:.1f})")
+    for name, row in r["fast_path"].items():
+        numbers = row.items() if isinstance(row, dict) else [("", row)]
+        lines.append(f"  fast path, {name}: " + ", ".join(f"{k} {v:.1f}".strip() for k, v in numbers))
+    if "offload_peak_gib" in r:
+        lines.append("  generate peak memory by --offload: " + ", ".join(
+            f"{k} {v:.2f} GiB" for k, v in r["offload_peak_gib"].items()))
     return "\n".join(lines)
 
 

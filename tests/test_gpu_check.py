@@ -26,4 +26,8 @@ def test_the_gpu_check_runs_every_stage_on_the_cpu(tmp_path):
         assert all(d["images_per_s"] > 0 for d in check["distill"].values())
         for kind in ("lcm", "tcd"):  # float32 on the CPU: the oracle's own bar
             assert check["sampling"][kind]["max_difference"] < 1e-5 < check["sampling"][kind]["latent_scale"]
+        fast = check["fast_path"]
+        live = fast.pop("live page, 2 steps, tiny decoder: images/s")
+        assert set(fast) == {"eager, full VAE", "eager, tiny decoder"} and live > 0
+        assert all(row["4 steps ms"] > 0 for row in fast.values())
     assert "sd1 at 64²" in result.stdout and "sdxl at 64²" in result.stdout

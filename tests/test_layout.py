@@ -24,7 +24,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "standalone": {"rules", "lora_files", "sampling", "downloads"},
     "training": {"rules", "sampling", "standalone"},
     "toy": {"rules", "sampling", "standalone", "training", "lora_files"},
-    "cli": {"rules", "lora_files", "sampling", "downloads", "standalone", "training", "toy"},
+    "live": {"rules", "standalone"},
+    "cli": {"rules", "lora_files", "sampling", "downloads", "standalone", "training", "toy", "live"},
     "webui": {"rules", "lora_files", "sampling", "accordion", "downloads"},
 }
 TOP_LEVEL = {"__init__.py", "__main__.py"}  # the package's face and `python -m lib_lcm`

@@ -67,7 +67,8 @@ def test_the_wheel_holds_every_module_and_its_data(wheel):
     modules = {str(p.relative_to(ROOT)) for p in (ROOT / "lib_lcm").rglob("*.py")}
     assert modules <= names, sorted(modules - names)
     data = {"lib_lcm/py.typed", "lib_lcm/downloads/page_js/lcm_lora_downloads.js",
-            "lib_lcm/standalone/model_configs/sdxl/unet/config.json", "lib_lcm/toy/weights/teacher.safetensors"}
+            "lib_lcm/standalone/model_configs/sdxl/unet/config.json", "lib_lcm/toy/weights/teacher.safetensors",
+            "lib_lcm/live/page/index.html", "lib_lcm/live/page/live.js", "lib_lcm/live/page/live.css"}
     assert data <= names, sorted(data - names)
     assert not [n for n in names if n.startswith(("tests/", "scripts/", "bench/"))]
 

@@ -9,10 +9,11 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, get_args
 
 from lib_lcm.cli.download import progress_bar
 from lib_lcm.rules.catalog import ACCELERATION_WEIGHT, LCM_CFG, LCM_STEPS, STYLE_WEIGHT, TCD_GAMMA
+from lib_lcm.standalone.fast_path import DecoderChoice, OffloadChoice
 from lib_lcm.standalone.lora_fusion import LoraFile
 from lib_lcm.standalone.model_source import StandaloneError
 
@@ -51,6 +52,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                            "HF_ENDPOINT or huggingface.co; a repo id checkpoint follows HF_ENDPOINT)")
     parser.add_argument("--device", help="cuda, cpu, ... (default: cuda when present)")
     parser.add_argument("--no-fuse", action="store_true", help="keep LoRAs as adapters instead of fusing them")
+    add_speed_arguments(parser)
+
+
+def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
+    """The fast path's switches (docs/live.md), shared by generate and live."""
+    parser.add_argument("--compile", action="store_true",
+                        help="compile the UNet and the decoder (CUDA graphs on a GPU): the first image takes longer, "
+                             "the next ones are faster")
+    parser.add_argument("--vae", choices=get_args(DecoderChoice), default="full",
+                        help="decoder: the checkpoint's VAE, or the tiny autoencoder (TAESD/TAESDXL, ~10 MB, "
+                             "downloaded once): much faster, slightly less detail")
+    parser.add_argument("--vae-dir", type=Path, help="where the tiny decoder is kept (default ~/.cache/lcm-lora/"
+                                                     "decoders)")
+    parser.add_argument("--offload", choices=get_args(OffloadChoice), default="none",
+                        help="small GPUs: keep weights in CPU memory, moving each model (model) or each layer "
+                             "(sequential, slowest) to the GPU as it runs")
+
+
+def speed_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``Options`` fields from add_speed_arguments' flags."""
+    fields: dict[str, Any] = dict(compile=args.compile, decoder=args.vae, offload=args.offload)
+    if args.vae_dir is not None:
+        fields["decoder_dir"] = args.vae_dir
+    return fields
 
 
 def run_generate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -59,7 +84,7 @@ def run_generate(args: argparse.Namespace, out: TextIO | None = None, err: TextI
 
     try:
         options, job = _options(args), _job(args)
-        _quiet_libraries()
+        quiet_libraries()
         from lib_lcm.standalone.pipeline import build_pipeline
 
         progress = progress_bar("LCM-LoRA", err or sys.stderr)
@@ -82,7 +107,7 @@ def _options(args: argparse.Namespace) -> Any:
         sampler=args.sampler, acceleration_weight=_weight(args.lcm_weight, "--lcm-weight"),
         styles=tuple(parse_lora(text) for text in args.lora), acceleration_lora=args.lcm_lora,
         endpoint=args.endpoint, config=args.config, device=args.device, tcd_gamma=args.tcd_gamma,
-        fuse=not args.no_fuse)
+        fuse=not args.no_fuse, **speed_options(args))
     if args.lora_dir is not None:
         fields["lora_dir"] = args.lora_dir
     return Options(**fields)
@@ -142,7 +167,7 @@ def _image(path: Path | None, what: str) -> Any:
         raise StandaloneError(f"{what} {path}: not a readable image ({error}).") from None
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
     """diffusers' per-load INFO/WARNING lines (e.g. "No LoRA keys associated to CLIPTextModel") say
     nothing the user can act on; our own messages cover what matters. Progress bars stay."""
     import logging

@@ -1,4 +1,4 @@
-"""Command line: ``python -m lib_lcm generate|demo|toy-train|distill|detect|download|ui``."""
+"""Command line: ``python -m lib_lcm generate|live|demo|toy-train|distill|detect|download|ui``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ def _parser() -> argparse.ArgumentParser:
     from lib_lcm.cli.generate import add_arguments
 
     add_arguments(generate)
+    live = commands.add_parser("live", help="a local page where the picture follows as you type or draw")
+    from lib_lcm.cli.live import add_arguments as add_live_arguments
+
+    add_live_arguments(live)
     demo = commands.add_parser("demo", help="offline showcase: the shipped toy LCM-LoRA against its teacher")
     demo.add_argument("--out", type=Path, default=Path("lcm-demo-out"), help="folder for the grid PNG")
     demo.add_argument("--seeds", type=int, nargs="+", help="noise seeds (toy: 0 1; --pipeline: 1 2 3)")
@@ -54,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lib_lcm.cli.generate import run_generate
 
         return run_generate(args)
+    if args.command == "live":
+        from lib_lcm.cli.live import run_live
+
+        return run_live(args)
     if args.command == "demo":
         return _demo(args)
     if args.command in ("toy-train", "distill"):

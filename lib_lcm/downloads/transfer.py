@@ -30,11 +30,11 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, TypeVar
+from typing import Any, BinaryIO, Literal, Protocol, TypeVar
 from urllib.parse import urljoin, urlparse
 
 from lib_lcm.downloads.errors import (
@@ -60,7 +60,8 @@ from lib_lcm.lora_files.work_folder import (
     size_or_zero,
     work_dir,
 )
-from lib_lcm.rules.catalog import MB, AccelerationLora
+from lib_lcm.rules.architecture import TensorInfo
+from lib_lcm.rules.catalog import MB
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 _FORBIDDEN_IN_NAME = set('/\\:<>"|?*') | {chr(c) for c in range(32)}
@@ -70,6 +71,20 @@ CHUNK = 1024 * 1024  # what one read hands over: the unit of progress, of cancel
 _MAX_REDIRECTS = 5
 
 T = TypeVar("T")
+
+
+class HubEntry(Protocol):
+    """What the downloader needs of a catalog entry: an acceleration LoRA, or a tiny decoder."""
+
+    @property
+    def repo_id(self) -> str: ...
+    @property
+    def repo_file(self) -> str: ...
+    @property
+    def local_name(self) -> str: ...
+    @property
+    def local_filename(self) -> str: ...
+    def content_problem(self, tensors: Mapping[str, TensorInfo]) -> str | None: ...
 
 
 class Cancelled(Exception):
@@ -150,7 +165,7 @@ def target_path(lora_dir: Path, name: str) -> Path:
 
 # --- the whole download ---------------------------------------------------------------------------
 
-def download(entry: AccelerationLora, lora_dir: str | os.PathLike[str], *, name: str | None = None,
+def download(entry: HubEntry, lora_dir: str | os.PathLike[str], *, name: str | None = None,
              endpoint: str | None = None, token: str | None = None, revision: str = "main",
              on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
              on_retry: RetryCallback | None = None, retries: Retries = Retries()) -> DownloadResult:
@@ -257,7 +272,7 @@ def _what_failed(error: BaseException) -> str:
 
 # --- 4. resolve -----------------------------------------------------------------------------------
 
-def resolve(entry: AccelerationLora, *, endpoint: str | None = None, token: str | None = None,
+def resolve(entry: HubEntry, *, endpoint: str | None = None, token: str | None = None,
             revision: str = "main", retry: _Retrying | None = None) -> RemoteFile:
     """Ask the hub what the file is: its LFS sha256 (the linked etag), size, download location and commit."""
     from huggingface_hub import hf_hub_url
@@ -315,7 +330,7 @@ def _timeout(kind: Literal["etag", "download"]) -> float:
 
 # --- 5. an existing file --------------------------------------------------------------------------
 
-def _existing_file(final: Path, remote: RemoteFile, entry: AccelerationLora) -> DownloadResult | None:
+def _existing_file(final: Path, remote: RemoteFile, entry: HubEntry) -> DownloadResult | None:
     if not final.exists():
         return None
     try:
@@ -485,7 +500,7 @@ def _drop_stale_parts(final: Path, keep: Path) -> None:
 
 # --- 8. verify and publish ------------------------------------------------------------------------
 
-def _publish(entry: AccelerationLora, remote: RemoteFile, part: Path, final: Path, digest: str) -> DownloadResult:
+def _publish(entry: HubEntry, remote: RemoteFile, part: Path, final: Path, digest: str) -> DownloadResult:
     size = size_or_zero(part)
     if size != remote.size:
         raise DownloadError("dropped", f"The download stopped at {size / MB:.1f} of {remote.size / MB:.1f} MB; "
@@ -501,18 +516,18 @@ def _publish(entry: AccelerationLora, remote: RemoteFile, part: Path, final: Pat
                                                              "verified against the hub's sha256.")
 
 
-def _check_content(entry: AccelerationLora, part: Path) -> None:
+def _check_content(entry: HubEntry, part: Path) -> None:
     try:
-        detection = read_header(part, check_suffix=False).detect()
+        tensors = read_header(part, check_suffix=False).tensors
     except SafetensorsHeaderError as error:
         part.unlink(missing_ok=True)
         raise DownloadError("corrupt", f"The downloaded file is not a valid safetensors file ({error}); "
                                        "it was discarded.") from error
-    if detection.kind != "lora" or detection.architecture is not entry.architecture:
+    problem = entry.content_problem(tensors)
+    if problem:
         part.unlink(missing_ok=True)
-        raise DownloadError("wrong_architecture", f"{entry.repo_id} served a {detection.architecture.label} "
-                                                  f"{detection.kind} file, not a {entry.architecture.label} LoRA; "
-                                                  "it was discarded.")
+        raise DownloadError("wrong_architecture", f"{entry.repo_id} served a file that is not {entry.local_name}: "
+                                                  f"{problem}; it was discarded.")
 
 
 def _link_into_place(part: Path, final: Path) -> None:

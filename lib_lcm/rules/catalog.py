@@ -9,9 +9,10 @@ hard-codes a repository or a file name.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lib_lcm.rules.architecture import Architecture
+from lib_lcm.rules.architecture import Architecture, TensorInfo, detect_architecture
 
 LCM_LORA = "LCM-LoRA"
 TCD_LORA = "TCD-LoRA"
@@ -83,12 +84,22 @@ class AccelerationLora:
     def url(self) -> str:
         return f"https://huggingface.co/{self.repo_id}"
 
+    def content_problem(self, tensors: Mapping[str, TensorInfo]) -> str | None:
+        """Why a downloaded file is not this LoRA, or None when it is a LoRA of this architecture."""
+        detection = detect_architecture(tensors)
+        if detection.kind == "lora" and detection.architecture is self.architecture:
+            return None
+        return f"it is a {detection.architecture.label} {detection.kind} file, not a {self.architecture.label} LoRA"
+
 
 # The LCM-LoRA paper's sweet spot is 4 steps at guidance 1 (no CFG); 2–8 steps work, and CFG
 # above ~2 burns images. "SGM Uniform" is the WebUI schedule that evaluates the LCM authors'
 # timesteps (999, 759, 499, 259 for 4 steps); the default "Automatic" wastes the last step at t=19.
 LCM_STEPS = StepRange(minimum=2, maximum=8, default=4)
 LCM_CFG = CfgRange(minimum=1.0, maximum=2.5, default=1.0)
+# The live page trades quality for speed: 1 step already shows the composition, 2 is its default
+# (the diffusers real-time how-to), more than 4 is no longer live.
+LIVE_STEPS = StepRange(minimum=1, maximum=4, default=2)
 _OFFICIAL_FILE = "pytorch_lora_weights.safetensors"
 # Recipes published at guidance 0: CFG 1 in the WebUI, a little more still works.
 _GUIDANCE_FREE_CFG = CfgRange(minimum=1.0, maximum=2.0, default=1.0)

@@ -125,18 +125,40 @@ def judge(lora: LoraFile, result: Fit, architecture: Architecture) -> list[str]:
     return []
 
 
-def apply_loras(pipe: Any, loras: Sequence[LoraFile], architecture: Architecture, fuse: bool = True) -> list[str]:
-    """Load every LoRA as an adapter at its weight, then fuse them into the base weights."""
+def apply_loras(pipe: Any, loras: Sequence[LoraFile], architecture: Architecture, fuse: bool = True,
+                adjustable_styles: bool = False) -> list[str]:
+    """Load every LoRA as an adapter at its weight, then fuse them into the base weights.
+
+    ``adjustable_styles``: fuse only the acceleration LoRA and keep the style LoRAs as adapters, whose
+    weights ``set_style_weights`` changes exactly (a fused weight could only be changed by adding the
+    difference, which drifts in half precision).
+    """
+    if adjustable_styles and fuse:
+        fixed = [lora for lora in loras if lora.role == "acceleration"]
+        notes = apply_loras(pipe, fixed, architecture, fuse=True)
+        return notes + apply_loras(pipe, [lora for lora in loras if lora.role != "acceleration"], architecture,
+                                   fuse=False)
+    notes, names = _load_adapters(pipe, loras, architecture)
+    if not names:
+        return notes
+    pipe.set_adapters(names, adapter_weights=[lora.weight for lora in loras])
+    if fuse:
+        pipe.fuse_lora(adapter_names=names)
+        pipe.unload_lora_weights()
+    return notes
+
+
+def _load_adapters(pipe: Any, loras: Sequence[LoraFile], architecture: Architecture) -> tuple[list[str], list[str]]:
     from safetensors.torch import load_file
 
     notes: list[str] = []
     sizes = layer_sizes(pipe)
-    names = []
-    for index, lora in enumerate(loras):
+    names: list[str] = []
+    for lora in loras:
         check_lora_file(lora, architecture)
         state_dict = load_file(str(lora.path))
         notes += judge(lora, fit(state_dict, sizes), architecture)
-        name = f"{lora.role}_{index}"
+        name = adapter_name(lora, len(names))
         try:
             with warnings.catch_warnings():  # peft's "multiple adapters" warning: several is the point here
                 warnings.filterwarnings("ignore", message="Already found a `peft_config`")
@@ -145,10 +167,18 @@ def apply_loras(pipe: Any, loras: Sequence[LoraFile], architecture: Architecture
             raise StandaloneError(f"{lora.path.name} could not be applied to this {architecture.label} model: "
                                   f"{str(error).splitlines()[0][:300]}") from None
         names.append(name)
-    if not names:
-        return notes
-    pipe.set_adapters(names, adapter_weights=[lora.weight for lora in loras])
-    if fuse:
-        pipe.fuse_lora(adapter_names=names)
-        pipe.unload_lora_weights()
-    return notes
+    return notes, names
+
+
+def adapter_name(lora: LoraFile, index: int) -> str:
+    """The peft adapter name of the ``index``-th LoRA of its role."""
+    return f"{lora.role}_{index}"
+
+
+def set_style_weights(pipe: Any, styles: Sequence[LoraFile], acceleration: LoraFile | None = None) -> None:
+    """New weights for style LoRAs kept as adapters: after ``apply_loras(..., adjustable_styles=True)``,
+    or, with ``acceleration`` (an adapter too), after ``apply_loras(..., fuse=False)``."""
+    loras = [*([acceleration] if acceleration else []), *styles]
+    names = [adapter_name(lora, index) for index, lora in enumerate(loras)]
+    if names:
+        pipe.set_adapters(names, adapter_weights=[lora.weight for lora in loras])

@@ -24,11 +24,12 @@ from lib_lcm.lora_files.header import lora_short_hash
 from lib_lcm.rules import catalog, infotext
 from lib_lcm.rules import parameters_text as keys
 from lib_lcm.rules.catalog import ACCELERATION_WEIGHT, LCM_LORA, TCD_GAMMA, AccelerationLora, normalise_name
-from lib_lcm.rules.choice import Choice
+from lib_lcm.rules.choice import Bounds, Choice
 from lib_lcm.rules.parameters_text import PNG_KEY, format_parameters
 from lib_lcm.rules.planning import Plan, Request, make_plan
 from lib_lcm.rules.prompt_tags import add_tag, find_lora_tags, find_named, format_tag, format_weight, remove_tags
-from lib_lcm.standalone.lora_fusion import LoraFile, apply_loras, check_lora_file
+from lib_lcm.standalone import fast_path
+from lib_lcm.standalone.lora_fusion import LoraFile, apply_loras, check_lora_file, set_style_weights
 from lib_lcm.standalone.model_loading import (
     TokenizerSource,
     default_cache_dir,
@@ -58,6 +59,15 @@ class Options:
     tcd_gamma: float = TCD_GAMMA
     fuse: bool = True
     tokenizer_files: TokenizerSource | None = None  # where the CLIP tokenizer comes from (default: hub cache)
+    bounds: Bounds = Bounds()  # the LCM-LoRA step and CFG range (the live page allows 1-4 steps)
+    # Keep style LoRAs as adapters (the acceleration LoRA is still fused) so set_style_weights can
+    # change their weights between images: the live page's slider.
+    adjustable_styles: bool = False
+    # The fast path (docs/live.md): compiled UNet and decoder, channels-last, the tiny decoder, offload.
+    compile: bool = False
+    decoder: fast_path.DecoderChoice = "full"
+    decoder_dir: Path = field(default_factory=lambda: default_cache_dir() / "decoders")
+    offload: fast_path.OffloadChoice = "none"
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,8 @@ class ReadyPipeline:
     options: Options
     notes: list[str] = field(default_factory=list)
     _variants: dict[str, Any] = field(default_factory=dict)  # img2img / inpaint pipelines sharing the weights
+    decoder: fast_path.Decoder | None = None  # our own decoding (fast path); None: the pipeline decodes
+    prompts: fast_path.PromptCache = field(default_factory=fast_path.PromptCache)
     _lora_hashes: str = ""
 
     def generate(self, job: Job, echo: Echo | None = None) -> list[Generated]:
@@ -123,6 +135,18 @@ class ReadyPipeline:
         images, visited = self._run(job, seed, width, height)
         return [Generated(image, seed + i, self.parameters(job, plan, seed + i, width, height, visited), len(visited))
                 for i, image in enumerate(images)]
+
+    def set_style_weights(self, weights: tuple[float, ...]) -> None:
+        """New weights for the style LoRAs, in ``Options.styles`` order (needs ``adjustable_styles``)."""
+        if len(weights) != len(self.options.styles):
+            raise StandaloneError(f"{len(weights)} weights for {len(self.options.styles)} style LoRAs.")
+        if not (self.options.adjustable_styles or not self.options.fuse):
+            raise StandaloneError("The style LoRAs are fused into the weights; build the pipeline with "
+                                  "adjustable_styles=True to change their weights.")
+        styles = tuple(replace(style, weight=w) for style, w in zip(self.options.styles, weights, strict=True))
+        set_style_weights(self.pipe, styles, None if self.options.fuse else self.acceleration)
+        self.prompts.clear()  # a style LoRA may change the text encoders
+        self.options = replace(self.options, styles=styles)
 
     def _without_foreign_tags(self, job: Job, echo: Echo) -> Job:
         """diffusers reads no ``<lora:…>`` tags: drop those naming a LoRA that is not loaded, and say so."""
@@ -141,7 +165,7 @@ class ReadyPipeline:
                           negative_prompts=(job.negative_prompt,), sampler_name=self.sampler_name,
                           is_img2img=job.init_image is not None, denoising_strength=job.strength)
         choice = Choice(enabled=True, weight=self.acceleration.weight, steps=0, cfg=0, preset=self.entry.family)
-        return make_plan(request, choice, self.entry, self.acceleration.name)
+        return make_plan(request, choice, self.entry, self.acceleration.name, self.options.bounds)
 
     @property
     def lora_hashes(self) -> str:
@@ -174,11 +198,14 @@ class ReadyPipeline:
         import torch
 
         pipe = self._pipeline_for(job)
+        prompt = remove_tags(job.prompt, {normalise_name(t.name) for t in find_lora_tags(job.prompt)})
         kwargs: dict[str, Any] = dict(
-            prompt=remove_tags(job.prompt, {normalise_name(t.name) for t in find_lora_tags(job.prompt)}),
-            negative_prompt=job.negative_prompt or None, num_inference_steps=job.steps,
-            guidance_scale=job.cfg, num_images_per_prompt=job.batch, height=height, width=width,
+            **self.prompts.arguments(pipe, prompt, job.negative_prompt, guided=job.cfg > 1.0),
+            num_inference_steps=job.steps, guidance_scale=job.cfg, num_images_per_prompt=job.batch,
+            height=height, width=width,
             generator=[torch.Generator("cpu").manual_seed(seed + i) for i in range(job.batch)])
+        if self.decoder is not None:
+            kwargs["output_type"] = "latent"
         if self.options.sampler == "tcd":
             kwargs["eta"] = self.options.tcd_gamma  # the pipelines pass eta=0.0 to TCDScheduler otherwise
         if job.init_image is not None:
@@ -186,7 +213,8 @@ class ReadyPipeline:
         if job.mask is not None:
             kwargs["mask_image"] = job.mask.convert("L").resize((width, height))
         with VisitedTimesteps(pipe.unet) as visited:
-            images = list(pipe(**kwargs).images)
+            output = pipe(**kwargs).images
+        images = self.decoder(output) if self.decoder is not None else list(output)
         return images, visited.timesteps
 
     def _pipeline_for(self, job: Job) -> Any:
@@ -197,7 +225,10 @@ class ReadyPipeline:
             from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
 
             auto = AutoPipelineForInpainting if kind == "inpaint" else AutoPipelineForImage2Image
-            self._variants[kind] = auto.from_pipe(self.pipe)
+            variant = auto.from_pipe(self.pipe)
+            # from_pipe does not pass the progress-bar setting on (the live page turns the bars off)
+            variant.set_progress_bar_config(**getattr(self.pipe, "_progress_bar_config", {}))
+            self._variants[kind] = variant
         return self._variants[kind]
 
     def parameters(self, job: Job, plan: Plan, seed: int, width: int, height: int, visited: list[int]) -> str:
@@ -238,15 +269,36 @@ def build_pipeline(checkpoint: str, options: Options = Options(), echo: Echo | N
                             "acceleration")
     for lora in (acceleration, *options.styles):  # refuse a wrong file before the slow load
         check_lora_file(lora, source.architecture)
+    fast_path.check_placement(_device_and_dtype(options)[0], options.offload, options.compile)
+    tiny_file = None
+    if options.decoder == "tiny":
+        tiny_file = fast_path.tiny_decoder_file(source.architecture, options.decoder_dir, options.endpoint, echo,
+                                                download_progress)
+        fast_path.load_tiny_decoder(tiny_file)  # a damaged file is refused before the slow load too
     pipe = _load(source, options)
-    notes = apply_loras(pipe, (acceleration, *options.styles), source.architecture, fuse=options.fuse)
+    notes = apply_loras(pipe, (acceleration, *options.styles), source.architecture, fuse=options.fuse,
+                        adjustable_styles=options.adjustable_styles)
     for note in notes:
         echo(note)
     _use_sampler(pipe, options.sampler)
+    ready = ReadyPipeline(pipe, source, entry, acceleration, options, notes)
+    _speed_up(ready, tiny_file, echo)
     echo(f"{acceleration.name} at {format_weight(acceleration.weight)}"
          + "".join(f" + {s.name} at {format_weight(s.weight)}" for s in options.styles)
-         + (", fused" if options.fuse else "") + f"; sampler {SAMPLERS[options.sampler]}")
-    return ReadyPipeline(pipe, source, entry, acceleration, options, notes)
+         + _fusing(options) + f"; sampler {SAMPLERS[options.sampler]}" + _fast_summary(options))
+    return ready
+
+
+def _fusing(options: Options) -> str:
+    if not options.fuse:
+        return ", as adapters"
+    return ", the acceleration LoRA fused" if options.adjustable_styles and options.styles else ", fused"
+
+
+def _fast_summary(options: Options) -> str:
+    parts = [f"{options.decoder} decoder" if options.decoder != "full" else "",
+             "compiled" if options.compile else "", f"{options.offload} offload" if options.offload != "none" else ""]
+    return "".join(f"; {part}" for part in parts if part)
 
 
 def find_or_download(entry: AccelerationLora, options: Options, echo: Echo,
@@ -276,13 +328,36 @@ def _download(entry: AccelerationLora, options: Options, echo: Echo, progress: P
 
 
 def _load(source: ModelSource, options: Options) -> Any:
+
+    device, dtype = _device_and_dtype(options)
+    tokenizers = options.tokenizer_files or hub_tokenizer_files(options.endpoint)
+    pipe = load_pipeline(source, dtype, options.config, tokenizers, default_cache_dir())
+    return pipe.to(device) if options.offload == "none" else pipe  # offloading places it after the LoRAs
+
+
+def _device_and_dtype(options: Options) -> tuple[str, Any]:
     import torch
 
     device, dtype_name = device_and_dtype(options.device, torch.cuda.is_available())
-    dtype = getattr(torch, dtype_name)
-    tokenizers = options.tokenizer_files or hub_tokenizer_files(options.endpoint)
-    pipe = load_pipeline(source, dtype, options.config, tokenizers, default_cache_dir())
-    return pipe.to(device)
+    return device, getattr(torch, dtype_name)
+
+
+def _speed_up(ready: ReadyPipeline, tiny_file: Path | None, echo: Echo) -> None:
+    """The fast path's optional parts (fast_path.py), in the order they must happen."""
+    options, pipe = ready.options, ready.pipe
+    device, dtype = _device_and_dtype(options)
+    tiny = None
+    if tiny_file is not None:
+        tiny = fast_path.load_tiny_decoder(tiny_file).to(device=device, dtype=dtype)
+        pipe.vae = tiny  # img2img encodes with it too
+    fast_path.place(pipe, device, options.offload)
+    if options.compile or tiny is not None:
+        ready.decoder = fast_path.decoder_for(pipe, tiny, ready.source.architecture)
+    if options.compile:
+        assert ready.decoder is not None
+        fast_path.compile_for_speed(pipe, ready.decoder, device)
+        echo("Compiling the UNet and the decoder: the first image takes longer; a new size or batch compiles "
+             "again, a new prompt or seed does not.")
 
 
 def _use_sampler(pipe: Any, sampler: SamplerChoice) -> None:
