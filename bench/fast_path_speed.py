@@ -112,9 +112,9 @@ def live_images_per_second(checkpoint: Path, config: Path, lora_dir: Path, decod
     ready = build_pipeline(str(checkpoint), Options(lora_dir=lora_dir, config=config, device=device,
                                                     decoder_dir=decoder_dir, bounds=LIVE_BOUNDS, **extra))
     renderer = PipelineRenderer(ready, (size, size))
-    renderer.warm_up()
     engine = LiveEngine(renderer)
     try:
+        renderer.warm_up(engine)
         def one(i: int) -> None:
             number = engine.submit(LiveRequest(f"a lighthouse, take {i}", steps=2, seed=i))
             frame = engine.latest(after=number - 1, timeout=600)

@@ -96,8 +96,13 @@ def build_server(args: argparse.Namespace, say: Callable[[str], None]) -> Any:
 
     ready = build_pipeline(args.checkpoint, options, echo=say, download_progress=progress_bar("LCM-LoRA"))
     renderer = PipelineRenderer(ready, size)
-    say(f"First picture ({renderer.width}x{renderer.height}) in {renderer.warm_up():.1f} s")
-    return LiveServer(LiveEngine(renderer), renderer.page_config(), args.host, args.port)
+    engine = LiveEngine(renderer)
+    try:
+        say(f"First picture ({renderer.width}x{renderer.height}) in {renderer.warm_up(engine):.1f} s")
+    except BaseException:
+        engine.close(timeout=0)
+        raise
+    return LiveServer(engine, renderer.page_config(), args.host, args.port)
 
 
 def live_options(args: argparse.Namespace) -> Any:

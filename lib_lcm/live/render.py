@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from lib_lcm.live.engine import LiveRequest, RenderRefused
+from lib_lcm.live.engine import LiveEngine, LiveRequest, RenderRefused
 from lib_lcm.live.images import Picture, encode_data_url
 from lib_lcm.live.server import PageConfig, StyleSlider
 from lib_lcm.rules.catalog import LIVE_STEPS
@@ -42,12 +42,17 @@ class PipelineRenderer:
             self._quiet_progress()
         return Picture(encode_data_url(result.image), result.seed, note)
 
-    def warm_up(self) -> float:
+    def warm_up(self, engine: LiveEngine[Picture]) -> float:
         """One txt2img picture before the page opens, in seconds: the first one pays for lazy setup
-        (and compilation with ``--compile``), and a size the model cannot take is refused here."""
+        (and compilation with ``--compile``), and a size the model cannot take is refused here. It is
+        rendered by the engine's worker, the thread that renders every picture: CUDA graphs are recorded
+        per thread (torch/_inductor/cudagraph_trees.py), so a warm-up elsewhere would be recorded twice."""
         start = time.perf_counter()
-        self(LiveRequest(prompt="", steps=LIVE_STEPS.default, seed=0,
-                         style_weights=tuple(style.weight for style in self.ready.options.styles)))
+        number = engine.submit(LiveRequest(prompt="", steps=LIVE_STEPS.default, seed=0,
+                                           style_weights=tuple(s.weight for s in self.ready.options.styles)))
+        frame = engine.latest(after=number - 1)
+        if frame is None or frame.error is not None:
+            raise RenderRefused(frame.error if frame is not None else "The live engine closed during the warm-up.")
         return time.perf_counter() - start
 
     def page_config(self) -> PageConfig:
