@@ -47,6 +47,17 @@ def parse_script_args(args: Sequence[Any], defaults: Choice) -> ParsedArgs:
     return ParsedArgs(Choice(enabled, weight, steps, cfg, preset), tuple(problems))
 
 
+def with_overrides(args: Sequence[Any], overrides: Mapping[str, Any] | None) -> Sequence[Any]:
+    """``args`` with some values replaced (an X/Y/Z plot cell's), as one mapping ``parse_script_args`` reads."""
+    if not overrides:
+        return args
+    if args and isinstance(args[0], Mapping):
+        base = dict(args[0])
+    else:
+        base = dict(zip(ARG_NAMES, args[: len(ARG_NAMES)], strict=False))
+    return [{**base, **overrides}]
+
+
 def _named_values(args: Sequence[Any], problems: list[str]) -> dict[str, Any]:
     if args and isinstance(args[0], Mapping):
         return _from_mapping(args[0], problems)

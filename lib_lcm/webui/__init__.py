@@ -27,6 +27,7 @@ def register() -> None:
     from lib_lcm.webui.downloads import on_app_started, on_ui_tabs
     from lib_lcm.webui.samplers import register_samplers
     from lib_lcm.webui.settings_ui import on_ui_settings
+    from lib_lcm.webui.xyz import register_axes
 
     register_samplers()  # before the UI builds its sampler dropdowns (modules/ui.py)
 
@@ -34,3 +35,4 @@ def register() -> None:
     script_callbacks.on_infotext_pasted(on_infotext_pasted)
     script_callbacks.on_ui_tabs(on_ui_tabs)
     script_callbacks.on_app_started(on_app_started)
+    script_callbacks.on_before_ui(register_axes)

@@ -12,7 +12,8 @@ from typing import Any
 
 from lib_lcm.accordion import presets
 from lib_lcm.accordion.decision import Skip, decide, status
-from lib_lcm.accordion.script_args import parse_script_args
+from lib_lcm.accordion.script_args import parse_script_args, with_overrides
+from lib_lcm.accordion.xyz_axes import OVERRIDES_ATTR
 from lib_lcm.rules import catalog, infotext, parameters_text
 from lib_lcm.rules.architecture import Architecture
 from lib_lcm.rules.choice import WEIGHT_RANGE
@@ -128,7 +129,7 @@ def process(script: Script, p: Processing, *args: Any) -> None:
     (``modules/processing_scripts/sampler.py``) runs after us and overwrites steps and sampler.
     """
     settings = compat.current_settings()
-    parsed = parse_script_args(args, settings.defaults)
+    parsed = parse_script_args(with_overrides(args, getattr(p, OVERRIDES_ATTR, None)), settings.defaults)
     _forget_previous_run(p)  # XYZ and img2img batch reuse p (modules/img2img.py process_batch)
     if parsed.problems:
         _report_input_problems(p, parsed.problems)

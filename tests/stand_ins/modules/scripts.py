@@ -29,6 +29,7 @@ import os
 import re
 import sys
 import traceback
+from collections import namedtuple
 
 import gradio as gr
 
@@ -121,6 +122,12 @@ def load_script_classes(path):
     finally:
         sys.path[:] = saved
     return [value for value in vars(module).values() if isinstance(value, type) and issubclass(value, Script)]
+
+
+# Every loaded script file's classes, as (script_class, path, basedir, module) records: extensions
+# find another script's module here by the name the loader gave it (e.g. "xyz_grid.py").
+ScriptClassData = namedtuple("ScriptClassData", ["script_class", "path", "basedir", "module"])
+scripts_data = []
 
 
 class OnComponent:
