@@ -8,6 +8,10 @@ eager with the full VAE (today's ``generate``), eager with the tiny decoder, com
 VAE, compiled with the tiny decoder. Each is warmed up (compiling happens there), then every
 timed image gets a new prompt and seed, as on the live page: a compiled pipeline that recompiled
 for them would show it here. The runs are interleaved; each number is the median of ``--repeats``.
+
+Then the decoders alone at their real size: the tiny models' own VAE is far smaller than a real one
+(smaller even than TAESD), so the tiny decoder only shows its worth against the checkpoint's VAE built
+from the shipped config.
 """
 from __future__ import annotations
 
@@ -129,6 +133,27 @@ def live_images_per_second(checkpoint: Path, config: Path, lora_dir: Path, decod
         engine.close()
 
 
+@torch.no_grad()
+def decoders_at_full_size(architecture: Architecture, size: int, repeats: int) -> dict[str, float]:
+    """The checkpoint's VAE decoder at its real size (the shipped config, random weights) against the
+    tiny autoencoder, decoding one latent: the tiny models' own VAE is far smaller than a real one."""
+    import json
+
+    from diffusers import AutoencoderKL, AutoencoderTiny
+
+    from lib_lcm.standalone.model_loading import CONFIGS
+
+    key = {Architecture.SD1: "sd15", Architecture.SDXL: "sdxl"}[architecture]
+    config = json.loads((CONFIGS / key / "vae" / "config.json").read_text(encoding="utf-8"))
+    full, tiny = AutoencoderKL.from_config(config).eval(), AutoencoderTiny().eval()
+    latents = torch.randn(1, 4, size // 8, size // 8, generator=torch.Generator().manual_seed(0))
+    times: dict[str, list[float]] = {"full VAE decode ms": [], "tiny decoder decode ms": []}
+    for _ in range(repeats + 1):  # the first pass warms up
+        times["full VAE decode ms"].append(timed(lambda: full.decode(latents), "cpu"))
+        times["tiny decoder decode ms"].append(timed(lambda: tiny.decode(latents), "cpu"))
+    return {name: statistics.median(values[1:]) * 1000 for name, values in times.items()}
+
+
 def report(results: dict[str, dict[str, float]], steps: list[int]) -> str:
     eager = results["eager, full VAE"]
     header = " | ".join(f"{n} steps: ms, images/s, vs eager" for n in steps)
@@ -146,6 +171,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=128, help="image side in pixels (multiple of 8)")
     parser.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--decode-size", type=int, default=256, help="image side for the decoder comparison")
     args = parser.parse_args()
     from diffusers.utils import logging as diffusers_logging
 
@@ -160,6 +186,10 @@ def main() -> int:
     print(f"{args.architecture}, tiny random model at {args.size}², CPU, {torch.get_num_threads()} threads, "
           f"median of {args.repeats}:")
     print(report(results, args.steps))
+    decoders = decoders_at_full_size(ARCHITECTURES[args.architecture], args.decode_size, args.repeats)
+    print(f"decoders at their real size, one {args.decode_size}² image: " + ", ".join(
+        f"{name} {ms:.0f}" for name, ms in decoders.items())
+        + f" ({decoders['full VAE decode ms'] / decoders['tiny decoder decode ms']:.1f}x)")
     return 0
 
 
