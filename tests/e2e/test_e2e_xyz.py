@@ -1,0 +1,83 @@
+"""The LCM-LoRA axes in the real WebUI's X/Y/Z plot, through the API (``script_name: "x/y/z plot"``).
+
+The axis types are indices into the plot's txt2img list, which the API's script-info gives as the
+"X type" dropdown's choices: the test looks ours up there, as a client would.
+"""
+from __future__ import annotations
+
+import pytest
+
+from lib_lcm.accordion.xyz_axes import AXES, OFF, ON
+from lib_lcm.rules import catalog
+
+PLOT = "x/y/z plot"
+AXIS_LABELS = [axis.label for axis in AXES]
+
+
+def axis_choices(api) -> list[str]:
+    info = next(s for s in api.get("/sdapi/v1/script-info") if s["name"] == PLOT and not s["is_img2img"])
+    return next(a["choices"] for a in info["args"] if a["label"] == "X type")
+
+
+def plot_args(choices: list[str], x_label: str, x_values: str, y_label: str = "Nothing", y_values: str = "") -> list:
+    """The plot's run() arguments in ui() order (scripts/xyz_grid.py): X, Y, Z (type index, text, dropdown),
+    then legend, lone images, sub-grids, no fixed seeds, vary seeds x/y/z, margin, CSV mode."""
+    return [choices.index(x_label), x_values, [], choices.index(y_label), y_values, [], choices.index("Nothing"), "",
+            [], True, True, False, False, False, False, False, 0, False]
+
+
+def run_plot(api, args: list, **fields) -> dict:
+    return api.generate("txt2img", {"prompt": "a cat", "steps": 20, "cfg_scale": 7.0, "script_name": PLOT,
+                                    "script_args": args, **fields})
+
+
+def cell_texts(info: dict) -> list[str]:
+    """The cells' infotexts: the grid's comes first when lone images are included."""
+    return info["infotexts"][1:]
+
+
+def test_the_plot_lists_our_axes_in_both_tabs_once(api):
+    for info in (s for s in api.get("/sdapi/v1/script-info") if s["name"] == PLOT):
+        choices = next(a["choices"] for a in info["args"] if a["label"] == "X type")
+        assert [c for c in choices if c.startswith("LCM-LoRA")] == AXIS_LABELS
+
+
+def test_on_off_compares_lcm_with_the_usual_sampler(api, lora):
+    choices = axis_choices(api)
+    info = run_plot(api, plot_args(choices, "LCM-LoRA (on/off)", f"{ON},{OFF}"))
+    on, off = cell_texts(info)
+    assert f"<lora:{lora.name}:1>" in on and "Steps: 4," in on and "Sampler: LCM" in on and "CFG scale: 1.0" in on
+    assert "<lora:" not in off and "Steps: 20," in off and "CFG scale: 7.0" in off and "LCM-LoRA" not in off
+
+
+def test_steps_against_cfg_fill_a_grid_with_the_accordion_off(api, lora):
+    choices = axis_choices(api)
+    info = run_plot(api, plot_args(choices, "LCM-LoRA steps", "2,6", "LCM-LoRA CFG", "1,1.5"))
+    texts = cell_texts(info)
+    assert len(texts) == 4
+    for text, (steps, cfg) in zip(texts, [(2, "1.0"), (6, "1.0"), (2, "1.5"), (6, "1.5")], strict=True):
+        assert f"Steps: {steps}," in text and f"CFG scale: {cfg}" in text and f"<lora:{lora.name}:1>" in text
+
+
+def test_a_preset_not_published_for_the_model_says_so_in_its_cell(api, lora, model):
+    choices = axis_choices(api)
+    info = run_plot(api, plot_args(choices, "LCM-LoRA preset", f"{catalog.LCM_LORA},{catalog.DMD2}"))
+    lcm, dmd2 = cell_texts(info)
+    assert f"<lora:{lora.name}:1>" in lcm
+    if catalog.for_architecture(model.architecture, catalog.DMD2) is None:
+        assert "LCM-LoRA skipped" in dmd2
+
+
+def test_a_value_the_accordion_cannot_take_stops_the_plot(api):
+    choices = axis_choices(api)
+    response = api.client.post("/sdapi/v1/txt2img", json={"prompt": "a cat", "script_name": PLOT, "width": 64,
+                                                           "height": 64, "script_args": plot_args(
+                                                               choices, "LCM-LoRA preset", "Turbo")})
+    assert response.status_code >= 400
+    assert "LCM-LoRA preset 'Turbo'" in response.text
+
+
+@pytest.fixture(autouse=True)
+def _needs_the_plot(api):
+    if not any(s["name"] == PLOT for s in api.get("/sdapi/v1/script-info")):
+        pytest.skip("this WebUI has no X/Y/Z plot script")
