@@ -392,11 +392,14 @@ def _check_job(job: Job) -> None:
 
 
 class VisitedTimesteps:
-    """Record the timestep of every UNet call while active (for the infotext and call counts)."""
+    """Record the timestep of every UNet call while active (for the infotext and call counts).
+
+    The timesteps are kept as given and read after the run: reading a GPU tensor's value during it
+    would make the CPU wait for the GPU at every step."""
 
     def __init__(self, unet: Any) -> None:
         self.unet = unet
-        self.timesteps: list[int] = []
+        self._seen: list[Any] = []
 
     def __enter__(self) -> VisitedTimesteps:
         self.handle = self.unet.register_forward_pre_hook(self._record)
@@ -406,11 +409,13 @@ class VisitedTimesteps:
         self.handle.remove()
 
     def _record(self, module: Any, args: tuple[Any, ...]) -> None:
+        self._seen.append(args[1])
+
+    @property
+    def timesteps(self) -> list[int]:
         import torch
 
-        timestep = args[1]
-        value = timestep.flatten()[0].item() if isinstance(timestep, torch.Tensor) else timestep
-        self.timesteps.append(int(value))
+        return [int(t.flatten()[0].item()) if isinstance(t, torch.Tensor) else int(t) for t in self._seen]
 
 
 def _silent(_: str) -> None:
