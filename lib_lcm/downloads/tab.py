@@ -295,7 +295,8 @@ def render_row(report: dict[str, Any], key: str, recommended: str | None = None)
             f"<td class='lcm-lora-size'>{_size(item)}</td>"
             f"<td><a class='lcm-lora-source' href='{html.escape(item['url'])}' target='_blank' rel='noopener'>"
             f"{html.escape(item['repo_id'])}</a></td>"
-            f"<td>{_progress(job) if state == 'running' else _state_text(item, job)}{used}</td>"
+            f"<td class='lcm-lora-status-cell'>{_progress(job) if state == 'running' else _state_text(item, job)}"
+            f"{used}</td>"
             f"<td class='lcm-lora-actions'>{_row_button(key, state)}</td></tr>")
 
 

@@ -32,9 +32,14 @@ def test_the_tab_is_registered(webui):
 
     [(blocks, title, elem_id)] = script_callbacks.ui_tabs_callback()
     assert (title, elem_id) == ("LCM-LoRA", "lcm_lora")
-    ids = {block.elem_id for block in blocks.blocks.values() if getattr(block, "elem_id", None)}
-    assert {"lcm_lora_download_sd15", "lcm_lora_download_sdxl", "lcm_lora_download_ssd_1b",
-            "lcm_lora_download_auto", "lcm_lora_downloads_refresh"} <= ids
+    ids = {block.elem_id: block for block in blocks.blocks.values() if getattr(block, "elem_id", None)}
+    assert {"lcm_lora_download_auto", "lcm_lora_downloads_refresh", "lcm_lora_catalog", "lcm_lora_action_run",
+            "lcm_lora_action", "lcm_lora_preset_in_use"} <= set(ids)
+    # one gradio button acts on the loaded checkpoint's file; the rows' buttons are HTML in the table
+    table = ids["lcm_lora_catalog"].value
+    assert {"id='lcm_lora_download_sd15'", "id='lcm_lora_download_sdxl'", "id='lcm_lora_download_ssd_1b'"} <= {
+        part for part in table.replace(" data-", "\n").replace(" class=", "\n").split() if part.startswith("id=")}
+    assert "lcm_lora_cancel_" not in table  # nothing runs
 
 
 def test_routes_are_added_once_even_after_reload_ui(wired):
