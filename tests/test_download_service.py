@@ -126,7 +126,7 @@ def test_partial_download_shows_in_the_status(service, hub):
 
 def test_the_tab_puts_what_the_checkpoint_needs_first_and_one_action_per_row(service, hub):
     card, button, _message, table, folder = _view(service, "")
-    assert "It needs <b>LCM-LoRA for SDXL</b>: <code>lcm-lora-sdxl.safetensors</code>, 394 MB" in card
+    assert "It needs <b>LCM-LoRA for SDXL</b>: <code>lcm-lora-sdxl.safetensors</code>, 394\u00a0MB" in card
     assert (button["value"], button["visible"], button["variant"]) == ("Download", True, "primary")
     assert table.count("<tr id='lcm_lora_row_") == len(catalog.CATALOG)
     assert "latent-consistency/lcm-lora-sdv1-5" in table
@@ -138,7 +138,7 @@ def test_the_tab_puts_what_the_checkpoint_needs_first_and_one_action_per_row(ser
     assert "id='lcm_lora_save_as_sdxl'" in sdxl  # "Save as…" beside the file name it replaces
     lightning = render_row(safe_report(service), "lightning-sdxl")
     assert "SDXL-Lightning" in lightning and "ByteDance/SDXL-Lightning" in lightning
-    assert "sdxl_lightning_4step_lora.safetensors" in lightning and "about 394 MB" in lightning
+    assert "sdxl_lightning_4step_lora.safetensors" in lightning and "about 394\u00a0MB" in lightning
     # the recommended entry follows the accordion's preset
     assert primary(safe_report(service), "DMD2").key == "dmd2-sdxl"
     assert "recommended" in render_row(safe_report(service), "dmd2-sdxl", "dmd2-sdxl")

@@ -262,8 +262,9 @@ def _card(kicker: str, body: str, state: str, key: str | None = None) -> str:
 
 def render_catalog(report: dict[str, Any], recommended: str | None = None) -> str:
     rows = "".join(render_row(report, entry.key, recommended) for entry in catalog.CATALOG)
-    return ("<table class='lcm-lora-catalog'><thead><tr><th>Preset</th><th>Model</th><th>File</th><th>Size</th>"
-            f"<th>Source</th><th>Status</th><th></th></tr></thead><tbody>{rows}</tbody></table>")
+    return ("<div class='lcm-lora-catalog-scroll'><table class='lcm-lora-catalog'><thead><tr><th>Preset</th>"
+            "<th>Model</th><th>File</th><th>Size</th><th>Source</th><th>Status</th><th></th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></div>")
 
 
 def render_row(report: dict[str, Any], key: str, recommended: str | None = None) -> str:
@@ -287,17 +288,18 @@ def render_row(report: dict[str, Any], key: str, recommended: str | None = None)
     marks = " data-lcm-lora-recommended='1'" if key == recommended else ""
     used = (f"<br>The accordion uses <code>{html.escape(item['used_file'])}</code>."
             if item["used_file"] and item["used_file"] != item["local_file"] else "")
+    source = html.escape(item["repo_id"]).replace("/", "/<wbr>", 1)
     return (f"<tr id='{row_id}' class='lcm-lora-row{fits}' data-lcm-lora-key='{html.escape(key)}' "
             f"data-lcm-lora-state='{state}'{marks}>"
-            f"<td>{html.escape(item['family'])}{tag}</td>"
-            f"<td>{html.escape(item['architecture'])}</td>"
-            f"<td><code>{html.escape(item['local_file'])}</code>{_save_as(item, state)}</td>"
+            f"<td class='lcm-lora-keep'>{html.escape(item['family'])}{tag}</td>"
+            f"<td class='lcm-lora-keep'>{html.escape(item['architecture'])}</td>"
+            f"<td class='lcm-lora-keep'><code>{html.escape(item['local_file'])}</code>{_save_as(item, state)}</td>"
             f"<td class='lcm-lora-size'>{_size(item)}</td>"
             f"<td><a class='lcm-lora-source' href='{html.escape(item['url'])}' target='_blank' rel='noopener'>"
-            f"{html.escape(item['repo_id'])}</a></td>"
+            f"{source}</a></td>"
             f"<td class='lcm-lora-status-cell'>{_progress(job) if state == 'running' else _state_text(item, job)}"
             f"{used}</td>"
-            f"<td class='lcm-lora-actions'>{_row_button(key, state)}</td></tr>")
+            f"<td class='lcm-lora-actions lcm-lora-keep'>{_row_button(key, state)}</td></tr>")
 
 
 def _row_button(key: str, state: str) -> str:
@@ -322,9 +324,12 @@ def _save_as(item: dict[str, Any], state: str) -> str:
 
 
 def _size(item: dict[str, Any]) -> str:
+    """The size as the hub shows it, its number and unit never apart."""
     if item["size_bytes"]:
-        return f"{item['size_bytes'] / MB:.0f} MB"
-    return f"about {html.escape(item['approx_size'])}" if item.get("approx_size") else "size shown by the hub"
+        return f"{item['size_bytes'] / MB:.0f}\u00a0MB"
+    if item.get("approx_size"):
+        return f"about {html.escape(item['approx_size'].replace(' ', chr(0xA0)))}"
+    return "size shown by the hub"
 
 
 def _progress(job: dict[str, Any]) -> str:

@@ -338,8 +338,8 @@ def test_the_tab_shows_the_one_primary_action_before_the_list(browser, webui, fr
         assert rows["sd15"]["tags"] == ["recommended"]  # what the accordion's preset uses for SD 1.5
         assert rows["tcd-sd15"]["tags"] == ["fits SD 1.5"] and rows["hyper-sd15"]["tags"] == ["fits SD 1.5"]
         assert rows["sdxl"]["tags"] == [] and rows["sdxl"]["actions"] == ["Download"]
-        assert "It needs LCM-LoRA for SD 1.5: lcm-lora-sdv1-5.safetensors, 135 MB" in \
-            page.locator("#lcm_lora_downloads_header").first.inner_text()
+        header = page.locator("#lcm_lora_downloads_header").first.inner_text().replace("\u00a0", " ")
+        assert "It needs LCM-LoRA for SD 1.5: lcm-lora-sdv1-5.safetensors, 135 MB" in header
         assert page.errors == []
     finally:
         page.close()
@@ -359,6 +359,7 @@ def test_the_primary_button_follows_the_accordion_and_gets_the_file(browser, web
         assert rows["tcd-sd15"]["tags"] == ["recommended"] and rows["sd15"]["tags"] == ["fits SD 1.5"]
         page.click("#lcm_lora_download_auto")
         page.wait_for_selector("#lcm_lora_row_tcd_sd15[data-lcm-lora-state='running'] progress", timeout=20_000)
+        picture(page, "tab-running")
         assert tab_reading(page)["rows"][3]["actions"] == ["Cancel"]  # the running row offers Cancel only
         fresh_service.faults.clear()
         # no clicking from here on: the page script refreshes until the download is done
@@ -388,6 +389,7 @@ def test_save_as_renames_only_its_row_and_survives_the_refreshes(browser, webui,
         page.click("#lcm_lora_row_sdxl summary")
         page.fill("#lcm_lora_save_as_sdxl", "my-sdxl-lcm")
         page.wait_for_timeout(2500)  # two redraws later, still open and still typed
+        picture(page, "tab-save-as")
         assert page.locator("#lcm_lora_save_as_sdxl").input_value() == "my-sdxl-lcm"
         fresh_service.faults.clear()
         page.click("#lcm_lora_download_as_sdxl")
