@@ -287,6 +287,6 @@ def test_screenshot_of_the_tab(page, moved_away):
     show_tab(page, "LCM-LoRA", "#lcm_lora_downloads_header")
     page.wait_for_selector("#lcm_lora_download_auto", state="visible", timeout=30_000)
     # the Lora folder is this machine's path: painted over in the picture
-    page.locator("#tab_lcm_lora").first.screenshot(path=str(folder / "downloads-tab.png"), mask_color="#ffffff",
+    page.locator("#tab_lcm_lora").first.screenshot(path=str(folder / "downloads-tab.png"), mask_color="#e5e7eb",
                                                    mask=[page.locator("#lcm_lora_folder code")])
     assert (folder / "downloads-tab.png").stat().st_size > 10_000
