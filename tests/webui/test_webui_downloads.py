@@ -100,9 +100,12 @@ def test_the_accordion_offers_a_download_only_when_asked_and_only_on_click(wired
 
     assert button().visible is False  # off by default
     assert service().jobs.snapshot() == {}  # building the UI never downloads
+    assert "lcm-lora-open-tab" in status_html()  # missing: the status links to the tab
     shared.opts.lcm_lora_offer_download = True
     assert button().visible is True
+    assert "lcm-lora-open-tab" not in status_html()  # the button replaces the link
     html = download_for_loaded_checkpoint()
     assert "Downloading lcm-lora-sdv1-5.safetensors in the background" in html
     assert service().jobs.wait("sd15", 30).state == "done"
     assert "Uses lcm-lora-sdv1-5.safetensors" in status_html()
+    assert button().visible is False  # the file is there: nothing to offer
