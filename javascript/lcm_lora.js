@@ -8,6 +8,8 @@
 //   will use, and the accordion's own Steps/CFG follow the main sliders, so the page never shows
 //   something other than what runs.
 // - A notice says when CFG 1 makes the negative prompt useless.
+// - The short labels get their details as tooltips (the page data's "tooltips"), and the preset last
+//   picked or ticked is kept for the LCM-LoRA tab (window.lcmLoraLastPreset).
 //
 // Loaded by the WebUI as a classic script beside its own (modules/ui_gradio_extensions.py); uses its
 // gradioApp(), onUiLoaded() and updateInput() (script.js, javascript/ui.js) when present. Element
@@ -183,6 +185,7 @@
         }
         var presetName = currentPresetName(tab, data);
         if (on) {
+            window.lcmLoraLastPreset = presetName;
             // While a restore is still on its way to the dropdowns, they do not show the user's value yet.
             var pending = wanted[tab] || {};
             remembered[tab] = snapshot(tab, pending.sampler || dropdownValue(tab, "sampling"),
@@ -211,6 +214,7 @@
             var data = pageData(tab);
             var preset = data && data.presets[presetName];
             if (preset) {
+                window.lcmLoraLastPreset = presetName;
                 fitOwn(tab, preset);
                 if (remembered[tab]) {
                     remembered[tab].preset = presetName;
@@ -368,10 +372,23 @@
         }
     }
 
+    // The WebUI shows an element's title on hover (its own tooltips are titles too, javascript/hints.js).
+    function addTooltips(tab) {
+        var data = pageData(tab);
+        var tips = (data && data.tooltips) || {};
+        Object.keys(tips).forEach(function (item) {
+            var element = byId(ours(tab, item));
+            if (element && !element.title) {
+                element.title = tips[item];
+            }
+        });
+    }
+
     function installAll() {
         TABS.forEach(function (tab) {
             try {
                 install(tab);
+                addTooltips(tab);
                 updateNotice(tab, checked(ours(tab, "enabled")));
             } catch (error) {
                 console.error("[LCM-LoRA]", error);

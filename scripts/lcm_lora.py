@@ -15,6 +15,7 @@ class LcmLoraScript(scripts.Script):
     # the WebUI register the abstract base as a script too (modules/scripts.py load_scripts).
     section = "accordions"  # beside Hires. fix and Refiner
     sorting_priority = 20  # Forge only: order inside the section
+    create_group = False  # no gr.Group around the accordion: open, it takes the row as Hires. fix does (style.css)
 
     def __init__(self) -> None:
         super().__init__()

@@ -12,7 +12,7 @@ from helpers import write_layout
 from lib_lcm.downloads.http_api import register_routes
 from lib_lcm.downloads.jobs import Jobs
 from lib_lcm.downloads.service import DownloadService
-from lib_lcm.downloads.tab import _view, render_row, safe_report
+from lib_lcm.downloads.tab import _view, primary, render_row, safe_report
 from lib_lcm.downloads.transfer import Retries, download
 from lib_lcm.rules import catalog
 from lib_lcm.rules.architecture import Architecture
@@ -124,30 +124,61 @@ def test_partial_download_shows_in_the_status(service, hub):
     assert "resume" in item["job"]["message"]
 
 
-def test_tab_rows_render_every_state(service, hub):
-    rows = _view(service, "")
-    assert len(rows) == len(catalog.CATALOG) + 2 and "latent-consistency/lcm-lora-sdv1-5" in rows[1]
-    assert "LCM-LoRA for SDXL" in rows[2] and "← for the loaded checkpoint" in rows[2]
+def test_the_tab_puts_what_the_checkpoint_needs_first_and_one_action_per_row(service, hub):
+    card, button, _message, table, folder = _view(service, "")
+    assert "It needs <b>LCM-LoRA for SDXL</b>: <code>lcm-lora-sdxl.safetensors</code>, 394\u00a0MB" in card
+    assert (button["value"], button["visible"], button["variant"]) == ("Download", True, "primary")
+    assert table.count("<tr id='lcm_lora_row_") == len(catalog.CATALOG)
+    assert "latent-consistency/lcm-lora-sdv1-5" in table
+    assert table.count("recommended</span>") == 1 and "fits SDXL</span>" in table and "fits SD 1.5" not in table
+    assert "lcm_lora_cancel_" not in table and table.count(">Download</button>") == len(catalog.CATALOG)
+    assert str(service.lora_dir()) in folder
+    sdxl = render_row(safe_report(service), "sdxl", "sdxl")
+    assert "LCM-LoRA<span class='lcm-lora-tag lcm-lora-recommended'" in sdxl
+    assert "id='lcm_lora_save_as_sdxl'" in sdxl  # "Save as…" beside the file name it replaces
     lightning = render_row(safe_report(service), "lightning-sdxl")
-    assert "SDXL-Lightning for SDXL" in lightning and "ByteDance/SDXL-Lightning" in lightning
-    assert "sdxl_lightning_4step_lora.safetensors" in lightning and "about 394 MB" in lightning
+    assert "SDXL-Lightning" in lightning and "ByteDance/SDXL-Lightning" in lightning
+    assert "sdxl_lightning_4step_lora.safetensors" in lightning and "about 394\u00a0MB" in lightning
+    # the recommended entry follows the accordion's preset
+    assert primary(safe_report(service), "DMD2").key == "dmd2-sdxl"
+    assert "recommended" in render_row(safe_report(service), "dmd2-sdxl", "dmd2-sdxl")
     hub.faults["rate"] = 1024 * 1024
     service.start("sdxl")
     time.sleep(1.0)
     running = render_row(safe_report(service), "sdxl")
     assert "data-lcm-lora-state='running'" in running and "<progress" in running and "MB/s" in running
+    assert ">Cancel</button>" in running and ">Download</button>" not in running and "Save as" not in running
+    card, button, *_ = _view(service, "")
+    assert "Downloading" in card and (button["value"], button["variant"]) == ("Cancel download", "secondary")
     service.cancel("sdxl")
     wait_done(service, "sdxl")
-    assert "Cancelled" in render_row(safe_report(service), "sdxl")
+    cancelled = render_row(safe_report(service), "sdxl")
+    assert "Cancelled" in cancelled and ">Resume</button>" in cancelled
+    assert primary(safe_report(service), "LCM-LoRA").button == "Resume download"
+
+
+def test_the_card_when_nothing_is_there_to_get(service, lora_dir):
+    service.loaded = lambda: (Architecture.SD2, "v2.safetensors [def]")
+    first = primary(safe_report(service), "LCM-LoRA")
+    assert first.button == "" and "not for SD 2.x" in first.html
+    service.loaded = lambda: (Architecture.SD1, "v1.safetensors [abc]")
+    first = primary(safe_report(service), "DMD2")
+    assert first.button == "" and "DMD2 exists only for SDXL, not for SD 1.5" in first.html
+    write_layout(lora_dir / "lcm-lora-sdv1-5.safetensors", "lcm-lora-sdv1-5")
+    first = primary(safe_report(service), "LCM-LoRA")  # there, but not yet checked against the hub
+    assert "Ready: the accordion uses <code>lcm-lora-sdv1-5.safetensors</code>" in first.html
+    assert first.button == "Verify" and ">Verify</button>" in render_row(safe_report(service), "sd15")
+    service.loaded = lambda: (Architecture.UNKNOWN, "")
+    assert "No checkpoint is loaded yet" in primary(safe_report(service), "LCM-LoRA").html
 
 
 def test_the_tab_renders_even_when_the_folder_cannot_be_read():
     def broken() -> None:
         raise OSError("the drive is gone")
 
-    rows = _view(DownloadService(lora_dir=broken), "")
-    assert "Cannot read the Lora folder: the drive is gone" in rows[0]
-    assert all("status unavailable" in row for row in rows[1:-1])
+    card, button, _message, table, _folder = _view(DownloadService(lora_dir=broken), "")
+    assert "Cannot read the Lora folder: the drive is gone" in card and button["visible"] is False
+    assert table.count("status unavailable") == len(catalog.CATALOG)
 
 
 # --- HTTP API -------------------------------------------------------------------------------------

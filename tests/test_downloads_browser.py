@@ -70,7 +70,7 @@ def page(app_url):
 
 
 def row_text(page, key: str) -> str:
-    return page.locator(f"#lcm_lora_row_{key} .lcm-lora-row").first.inner_text()
+    return page.locator(f"#lcm_lora_row_{key}").first.inner_text()
 
 
 def test_every_catalog_entry_is_listed(page):
@@ -82,11 +82,11 @@ def test_every_catalog_entry_is_listed(page):
 def test_click_download_watch_progress_see_it_verified(page, hub, lora_folder):
     hub.faults["rate"] = 1024 * 1024  # the tiny SD 1.5 file takes about 2 s
     page.click("#lcm_lora_download_sd15")
-    page.wait_for_selector("#lcm_lora_row_sd15 [data-lcm-lora-state='running'] progress", timeout=20_000)
-    page.wait_for_function("document.querySelector(\"#lcm_lora_row_sd15 .lcm-lora-row\").innerText.includes('MB/s')",
+    page.wait_for_selector("#lcm_lora_row_sd15[data-lcm-lora-state='running'] progress", timeout=20_000)
+    page.wait_for_function("document.querySelector('#lcm_lora_row_sd15').innerText.includes('MB/s')",
                            timeout=20_000)
     # no clicking from here on: the page's own script keeps refreshing until the download is done
-    page.wait_for_selector("#lcm_lora_row_sd15 [data-lcm-lora-state='verified']", timeout=60_000)
+    page.wait_for_selector("#lcm_lora_row_sd15[data-lcm-lora-state='verified']", timeout=60_000)
     assert "Present and verified" in row_text(page, "sd15")
     assert (lora_folder / "lcm-lora-sdv1-5.safetensors").read_bytes() == tiny_lora_bytes("lcm-lora-sdv1-5")
     hub.faults.clear()
@@ -95,30 +95,31 @@ def test_click_download_watch_progress_see_it_verified(page, hub, lora_folder):
 def test_cancel_then_resume(page, hub, lora_folder):
     hub.faults["rate"] = 512 * 1024
     page.click("#lcm_lora_download_sdxl")
-    page.wait_for_selector("#lcm_lora_row_sdxl [data-lcm-lora-state='running']", timeout=20_000)
+    page.wait_for_selector("#lcm_lora_row_sdxl[data-lcm-lora-state='running']", timeout=20_000)
     time.sleep(2.5)
     page.click("#lcm_lora_cancel_sdxl")
-    page.wait_for_function("document.querySelector(\"#lcm_lora_row_sdxl .lcm-lora-row\").innerText"
-                           ".includes('Cancelled')", timeout=30_000)
+    page.wait_for_function("document.querySelector('#lcm_lora_row_sdxl').innerText.includes('Cancelled')",
+                           timeout=30_000)
     assert "Partly downloaded" in row_text(page, "sdxl")
+    assert page.locator("#lcm_lora_download_sdxl").inner_text() == "Resume"
     hub.faults.clear()
     page.click("#lcm_lora_download_sdxl")
-    page.wait_for_selector("#lcm_lora_row_sdxl [data-lcm-lora-state='verified']", timeout=60_000)
+    page.wait_for_selector("#lcm_lora_row_sdxl[data-lcm-lora-state='verified']", timeout=60_000)
 
 
 def test_errors_are_one_clear_sentence(page):
-    page.click("#lcm_lora_download_auto")  # the standalone page has no loaded checkpoint
-    page.wait_for_function("document.querySelector('#lcm_lora_downloads_message').innerText.includes('No checkpoint')",
-                           timeout=20_000)
-    page.fill("#lcm_lora_save_as textarea, #lcm_lora_save_as input", "../escape")
-    page.click("#lcm_lora_download_sd15")
+    # the standalone page has no loaded checkpoint: the card says so and offers no button
+    assert "No checkpoint is loaded yet" in page.locator("#lcm_lora_downloads_header").first.inner_text()
+    assert not page.locator("#lcm_lora_download_auto").is_visible()
+    page.click("#lcm_lora_row_ssd_1b summary")
+    page.fill("#lcm_lora_save_as_ssd_1b", "../escape")
+    page.press("#lcm_lora_save_as_ssd_1b", "Enter")
     page.wait_for_function("document.querySelector('#lcm_lora_downloads_message').innerText"
                            ".includes('not a usable file name')", timeout=20_000)
 
 
 def test_a_missing_entry_on_the_server(page, lora_folder):
-    page.fill("#lcm_lora_save_as textarea, #lcm_lora_save_as input", "")
     page.click("#lcm_lora_download_ssd_1b")  # the local hub does not serve the SSD-1B repo
-    page.wait_for_function("document.querySelector(\"#lcm_lora_row_ssd_1b .lcm-lora-row\").innerText"
-                           ".includes('was not found')", timeout=30_000)
+    page.wait_for_function("document.querySelector('#lcm_lora_row_ssd_1b').innerText.includes('was not found')",
+                           timeout=30_000)
     assert not (lora_folder / "lcm-lora-ssd-1b.safetensors").exists()

@@ -17,23 +17,17 @@ from lib_lcm.rules.settings import Settings
 @dataclass(frozen=True)
 class Skip:
     reason: str
+    short: str = ""  # the reason in a few words, for the accordion's one-line status
 
 
 def lookup_for(architecture: Architecture, lora_dirs: Sequence[str | os.PathLike[str]],
                settings: Settings, preset: str = catalog.LCM_LORA) -> LoraLookup | Skip:
     if catalog.for_architecture(architecture) is None:
-        return Skip(unsupported_reason(architecture))
+        return Skip(unsupported_reason(architecture), f"No acceleration LoRA for {architecture.label}.")
     entry = catalog.for_architecture(architecture, preset)
     if entry is None:
-        return Skip(preset_unavailable_reason(preset, architecture))
+        return Skip(catalog.preset_unavailable_reason(preset, architecture), catalog.preset_made_for(preset))
     return find_acceleration_lora(entry, lora_dirs, settings)
-
-
-def preset_unavailable_reason(preset: str, architecture: Architecture) -> str:
-    made_for = " and ".join(a.label for a in catalog.architectures_of(preset)) or "no architecture"
-    others = ", ".join(catalog.families_for(architecture))
-    return (f"{preset} exists only for {made_for}, not for {architecture.label}; "
-            f"choose another preset ({others}).")
 
 
 def decide(request: Request, choice: Choice, architecture: Architecture,
@@ -49,8 +43,10 @@ def decide(request: Request, choice: Choice, architecture: Architecture,
 
 @dataclass(frozen=True)
 class Status:
-    text: str
+    text: str  # the whole story, with the checkpoint's title: the status line's tooltip
     missing: bool  # the preset exists for the architecture, but no usable file is in the Lora folders
+    short: str = ""  # the status line itself: one short sentence
+    file: str | None = None  # the file name ``short`` names: the one used, or the one missing
 
 
 def status(architecture: Architecture, lora_dirs: Sequence[str | os.PathLike[str]], settings: Settings,
@@ -59,5 +55,9 @@ def status(architecture: Architecture, lora_dirs: Sequence[str | os.PathLike[str
     lookup = lookup_for(architecture, lora_dirs, settings, preset)
     prefix = f"{model_title} ({architecture.label}): " if model_title else ""
     if isinstance(lookup, Skip):
-        return Status(prefix + lookup.reason, missing=False)
-    return Status(prefix + lookup.describe(), missing=lookup.path is None)
+        return Status(prefix + lookup.reason, missing=False, short=lookup.short or lookup.reason)
+    label = lookup.entry.architecture.label
+    if lookup.path is None:
+        wanted = lookup.entry.local_filename
+        return Status(prefix + lookup.describe(), True, f"Missing {wanted} for {label}.", wanted)
+    return Status(prefix + lookup.describe(), False, f"Uses {lookup.path.name} for {label}.", lookup.path.name)

@@ -1,7 +1,10 @@
-"""The accordion's presets as the page sees them: one JSON object that javascript/lcm_lora.js reads.
+"""The accordion as the page shows it: its labels, their tooltips, the style-LoRA hint, and one JSON
+object that javascript/lcm_lora.js reads (the presets and the tooltips).
 
 Pure data from the catalog. LCM-LoRA's bounds are the user's (Settings); every other family keeps
 its published range (planning.bounds_for), so the page clamps exactly as the generation will.
+Labels stay short enough for the accordion at a third of the WebUI's accordion row; what they
+leave out is in their tooltips.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import json
 from typing import Any
 
 from lib_lcm.rules import catalog
-from lib_lcm.rules.catalog import STYLE_WEIGHT
+from lib_lcm.rules.catalog import ACCELERATION_WEIGHT, STYLE_WEIGHT
 from lib_lcm.rules.choice import Bounds, bounds_for, clamp_cfg, clamp_steps
 
 
@@ -32,9 +35,27 @@ def preset_table(lcm_bounds: Bounds) -> dict[str, dict[str, Any]]:
     return table
 
 
+# The accordion's controls, by the item of their elem_id (script_<tab>_lcmlora_<item>).
+LABELS = {"preset": "Preset", "weight": "Weight", "steps": "Steps", "cfg": "CFG"}
+
+
+def tooltips() -> dict[str, str]:
+    """What each short label leaves out; the page script puts it in the control's title."""
+    return {
+        "preset": ("Which acceleration LoRA, with its published recipe: sampler, schedule, steps and CFG range. "
+                   "Only the presets published for the loaded checkpoint's architecture apply."),
+        "weight": (f"The acceleration LoRA's weight in its <lora:…> tag: λ2 in the LCM-LoRA paper, "
+                   f"{ACCELERATION_WEIGHT:g} as published. Style LoRAs keep the weight typed in the prompt."),
+        "steps": ("Sampling steps while LCM-LoRA is on, kept inside the preset's range. "
+                  "0: use the Sampling steps slider."),
+        "cfg": ("CFG while LCM-LoRA is on, kept inside the preset's range. 0: use the CFG Scale slider. "
+                "At 1 the negative prompt has no effect."),
+    }
+
+
 def page_json(lcm_bounds: Bounds, set_sampler: bool = True) -> str:
-    """What the page script needs: the presets, and whether it may move the sampler dropdown."""
-    data = {"presets": preset_table(lcm_bounds), "setSampler": set_sampler}
+    """What the page script needs: the presets, whether it may move the sampler dropdown, the tooltips."""
+    data = {"presets": preset_table(lcm_bounds), "setSampler": set_sampler, "tooltips": tooltips()}
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
@@ -44,7 +65,12 @@ def slider_maxima(lcm_bounds: Bounds) -> tuple[int, float]:
     return (max(p["steps"][1] for p in table.values()), max(p["cfg"][1] for p in table.values()))
 
 
+def style_hint_summary() -> str:
+    """The style-LoRA hint folded to one short line; ``style_hint`` unfolds it."""
+    return f"Style LoRAs: weight about {STYLE_WEIGHT:g}"
+
+
 def style_hint() -> str:
-    return (f"Style LoRAs: add them to the prompt as usual, at about {STYLE_WEIGHT:g} beside an "
-            f"acceleration weight of 1 (the LCM-LoRA paper's λ1 = {STYLE_WEIGHT:g}, λ2 = 1). "
+    return (f"Add style LoRAs to the prompt as usual, at about {STYLE_WEIGHT:g} beside an acceleration weight "
+            f"of {ACCELERATION_WEIGHT:g} (the LCM-LoRA paper's λ1 = {STYLE_WEIGHT:g}, λ2 = {ACCELERATION_WEIGHT:g}). "
             "Tags already in the prompt are kept as typed.")

@@ -72,7 +72,7 @@ def _checked_against_official(entry: AccelerationLora, final: Path, size: int, p
     if entry.size_bytes is not None and size != entry.size_bytes:
         return FileStatus(entry, final, DIFFERENT, f"Present, but its size ({size:,} bytes) is not the official "
                                                    f"file's ({entry.size_bytes:,}).", size, partial)
-    return FileStatus(entry, final, PRESENT, "Present; not verified yet (Download checks it against the hub).",
+    return FileStatus(entry, final, PRESENT, "Present; not verified yet (Verify checks it against the hub).",
                       size, partial)
 
 

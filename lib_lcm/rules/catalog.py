@@ -221,3 +221,19 @@ def all_keys() -> tuple[str, ...]:
 def all_names() -> frozenset[str]:
     """Every normalised name that denotes an acceleration LoRA, for spotting user-typed tags."""
     return frozenset(normalise_name(n) for e in CATALOG for n in (e.local_name, *e.known_names))
+
+
+def _made_for(family: str) -> str:
+    return " and ".join(a.label for a in architectures_of(family)) or "no architecture"
+
+
+def preset_made_for(family: str) -> str:
+    """The few words the accordion's status line shows for a preset chosen on another architecture."""
+    return f"{family} is for {_made_for(family)} only."
+
+
+def preset_unavailable_reason(family: str, architecture: Architecture) -> str:
+    """Why a preset does not apply to the loaded checkpoint, and what to choose instead."""
+    others = ", ".join(families_for(architecture))
+    return (f"{family} exists only for {_made_for(family)}, not for {architecture.label}; "
+            f"choose another preset ({others}).")

@@ -31,6 +31,8 @@ def build_ui(script: Script, is_img2img: bool) -> list[Any]:
 
     Called per tab on every UI build and twice more by the API to read defaults
     (``Api.init_default_script_args``), so it only reads settings and one cached file header.
+    Short labels (``presets.LABELS``), their details as tooltips (``presets.tooltips``, set by the page
+    script), the style-LoRA hint folded, the status one line: readable at a third of the accordion row.
     """
     import gradio as gr
     from modules.ui_components import InputAccordion, ToolButton
@@ -38,28 +40,30 @@ def build_ui(script: Script, is_img2img: bool) -> list[Any]:
     settings = compat.current_settings()
     defaults, bounds = settings.defaults, settings.bounds
     max_steps, max_cfg = presets.slider_maxima(bounds)
+    label = presets.LABELS
+    shown, missing = status_view(preset=defaults.preset)
     with InputAccordion(False, label=TITLE, elem_id=script.elem_id("enabled")) as enabled:
         with gr.Row():
-            preset = gr.Dropdown(choices=list(catalog.FAMILIES), value=defaults.preset, label="Preset",
+            preset = gr.Dropdown(choices=list(catalog.FAMILIES), value=defaults.preset, label=label["preset"],
                                  elem_id=script.elem_id("preset"))
             weight = gr.Slider(minimum=WEIGHT_RANGE[0], maximum=WEIGHT_RANGE[1], step=0.05, value=defaults.weight,
-                               label="Acceleration weight (λ2)", elem_id=script.elem_id("weight"))
+                               label=label["weight"], elem_id=script.elem_id("weight"))
         with gr.Row():
             steps = gr.Slider(minimum=0, maximum=max_steps, step=1, value=min(defaults.steps, max_steps),
-                              label="Steps (0: Sampling steps)", elem_id=script.elem_id("steps"))
+                              label=label["steps"], elem_id=script.elem_id("steps"))
             cfg = gr.Slider(minimum=0.0, maximum=max_cfg, step=0.1, value=min(defaults.cfg, max_cfg),
-                            label="CFG (0: CFG Scale)", elem_id=script.elem_id("cfg"))
+                            label=label["cfg"], elem_id=script.elem_id("cfg"))
         gr.HTML(value=hint_html(settings), elem_id=script.elem_id("hint"))
         gr.HTML(value="<div class='lcm-lora-notice' role='status'></div>", elem_id=script.elem_id("notice"))
-        with gr.Row():
-            status = gr.HTML(value=status_html(preset=defaults.preset), elem_id=script.elem_id("status"))
+        with gr.Row(elem_classes=["lcm-lora-status-row"]):
+            status = gr.HTML(value=shown, elem_id=script.elem_id("status"))
             refresh = ToolButton(value="\U0001f504", elem_id=script.elem_id("refresh"))
-            fetch = gr.Button("Download it", visible=settings.offer_download, elem_id=script.elem_id("download"))
+            fetch = gr.Button("Download it", visible=settings.offer_download and missing,
+                              elem_id=script.elem_id("download"))
         apply = gr.Button(visible=False, elem_id=script.elem_id("apply"))  # clicked by javascript/lcm_lora.js
-    refresh.click(fn=_status_for, inputs=[preset], outputs=[status], show_progress=False)
-    fetch.click(fn=download_for_loaded_checkpoint, inputs=[preset], outputs=[status], show_progress=False)
-    enabled.change(fn=_status_for, inputs=[preset], outputs=[status], show_progress=False)
-    preset.change(fn=_status_for, inputs=[preset], outputs=[status], show_progress=False)
+    for event in (refresh.click, enabled.change, preset.change):
+        event(fn=_status_for, inputs=[preset], outputs=[status, fetch], show_progress=False)
+    fetch.click(fn=_download_for, inputs=[preset], outputs=[status, fetch], show_progress=False)
     # Frontend only (no request, so gradio never drops it as "pending"): the page script fits the sliders.
     # It returns [] for the empty outputs (gradio 3 would assign any returned value to an output).
     preset.change(fn=None, _js=f"(p) => {{ lcmLoraPreset('{_tab(script)}', p); return []; }}", inputs=[preset],
@@ -81,30 +85,67 @@ def _tab(script: Script) -> str:
 
 
 def hint_html(settings: Settings) -> str:
-    """The style-LoRA hint, and the preset table javascript/lcm_lora.js reads (hidden)."""
+    """The style-LoRA hint, folded to one line, and the page data javascript/lcm_lora.js reads (hidden)."""
     data = html.escape(presets.page_json(settings.bounds, settings.set_sampler), quote=True)
-    return (f"<p class='lcm-lora-hint'>{html.escape(presets.style_hint())}</p>"
+    return (f"<details class='lcm-lora-hint'><summary>{html.escape(presets.style_hint_summary())}</summary>"
+            f"{html.escape(presets.style_hint())}</details>"
             f"<div class='lcm-lora-presets' hidden data-presets=\"{data}\"></div>")
 
 
-def _status_for(preset: str) -> str:
-    return status_html(preset=preset)
+def _status_for(preset: str) -> list[Any]:
+    """The status line, and the optional "Download it" button: shown only while the file is missing."""
+    import gradio as gr
+
+    shown, missing = status_view(preset=preset)
+    return [shown, gr.update(visible=compat.current_settings().offer_download and missing)]
+
+
+def _download_for(preset: str) -> list[Any]:
+    import gradio as gr
+
+    return [download_for_loaded_checkpoint(preset), gr.update()]
 
 
 def status_html(note: str = "", preset: str | None = None) -> str:
+    return status_view(note, preset)[0]
+
+
+def status_view(note: str = "", preset: str | None = None) -> tuple[str, bool]:
+    """The accordion's status line and whether the file is missing.
+
+    One short sentence naming the file whole (its stem never breaks; a narrow accordion may only wrap
+    before the extension), the full story with the checkpoint in its tooltip, and when the file is
+    missing a link to the LCM-LoRA tab (or, with lcm_lora_offer_download, the "Download it" button).
+    """
     preset = catalog.family_named(preset or "") or catalog.LCM_LORA
-    missing = False
+    missing, settings = False, None
     try:
         architecture, title = compat.ui_architecture()
-        shown = status(architecture, compat.lora_dirs(), compat.current_settings(), title, preset)
-        text, missing = shown.text, shown.missing
+        settings = compat.current_settings()
+        shown = status(architecture, compat.lora_dirs(), settings, title, preset)
+        text, short, file, missing = shown.text, shown.short, shown.file, shown.missing
     except Exception as error:  # the UI must build even if the model or a file is in a bad state
         text = f"Cannot tell which LoRA the loaded checkpoint needs: {error}"
-    link = (" <a href='#' class='lcm-lora-open-tab' onclick='return lcmLoraOpenTab(event)'>"
-            "Open the LCM-LoRA tab to download it.</a>") if missing else ""
+        short, file = "Cannot tell which LoRA the loaded checkpoint needs.", None
+    line = html.escape(short)
+    if file:
+        line = line.replace(html.escape(file), _file_html(file), 1)
+    if missing and not (settings and settings.offer_download):
+        line += (" <a href='#' class='lcm-lora-open-tab' onclick='return lcmLoraOpenTab(event)'>"
+                 "Get it in the LCM-LoRA tab.</a>")
     extra = f"<br>{html.escape(note)}" if note else ""
     state = "missing" if missing else "ok"
-    return f"<p class='lcm-lora-status' data-lcm-lora-lora='{state}'>{html.escape(text)}{link}{extra}</p>"
+    return (f"<p class='lcm-lora-status' data-lcm-lora-lora='{state}' title='{html.escape(text, quote=True)}'>"
+            f"{line}{extra}</p>", missing)
+
+
+def _file_html(name: str) -> str:
+    """A file name that never breaks inside its stem (hyphens would let it): at most before its extension."""
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem:
+        return f"<span class='lcm-lora-file'><span>{html.escape(name)}</span></span>"
+    return (f"<span class='lcm-lora-file'><span>{html.escape(stem)}</span><wbr>"
+            f"<span>.{html.escape(extension)}</span></span>")
 
 
 def download_for_loaded_checkpoint(preset: str = catalog.LCM_LORA) -> str:
@@ -119,7 +160,7 @@ def download_for_loaded_checkpoint(preset: str = catalog.LCM_LORA) -> str:
         job = service().start(entry.key if entry else "auto")
     except DownloadError as error:
         return status_html(error.message, preset)
-    return status_html(f"Downloading {job.target} in the background; see the LCM-LoRA tab for progress.", preset)
+    return status_html(f"Downloading {job.target} in the background; the LCM-LoRA tab shows its progress.", preset)
 
 
 def process(script: Script, p: Processing, *args: Any) -> None:

@@ -1,4 +1,6 @@
-"""The accordion in a real browser against the real WebUI: tick the box, Generate, read the infotext.
+"""The accordion in a real browser against the real WebUI: tick the box, Generate, read the infotext; how
+the accordion and the LCM-LoRA tab read at 1400 and 1920 px (no label past two lines, the file name whole,
+one primary button before the list, no Cancel while nothing runs); the README's pictures.
 
 Needs WEBUI_URL (see conftest.py), the `playwright` package and a Chromium binary (Debian's
 `chromium`, or CHROMIUM_PATH); no browser is ever downloaded. Skipped when either is missing.
@@ -9,7 +11,19 @@ import os
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, choice, number, pick, wait_listening, wait_value
+from browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    NO_CHROMIUM,
+    accordion_reading,
+    choice,
+    number,
+    pick,
+    squeeze_to_a_third,
+    tab_reading,
+    wait_listening,
+    wait_value,
+)
 from e2e_support import WEBUI_URL
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -195,13 +209,64 @@ def test_a_missing_file_links_to_the_tab(page, api, model):
     page.wait_for_selector("#lcm_lora_downloads_header", state="visible", timeout=30_000)
 
 
+# --- how the accordion and the tab read -----------------------------------------------------------------
+
+@pytest.mark.parametrize("width", [1400, 1920])
+def test_the_accordion_reads_at_full_width_and_at_a_third(page, lora, width):
+    page.set_viewport_size({"width": width, "height": 1000})
+    for tab in ("txt2img", "img2img"):
+        show_tab(page, tab)
+        open_accordion(page, tab)
+        page.wait_for_selector(f"#script_{tab}_lcmlora_enabled.input-accordion-open", timeout=10_000)
+        page.click(f"#script_{tab}_lcmlora_refresh")
+        page.wait_for_function("(id) => document.querySelector(id).innerText.includes('Uses')",
+                               arg=f"#script_{tab}_lcmlora_status", timeout=30_000)
+        reading = accordion_reading(page, tab)
+        # open, it takes the whole accordions row, as Hires. fix does when open
+        assert reading["width"] == pytest.approx(reading["row"], abs=2), reading
+        assert reading["labels"] and all(lines == 1 for _, lines in reading["labels"]), reading["labels"]
+        assert reading["file"] == (f"{lora.name}.safetensors", 1), reading  # whole, on one line
+        assert [lines for _, lines in reading["status"]] == [1], reading["status"]
+        assert reading["hint_open"] is False  # the style-LoRA hint folded to one line
+        squeeze_to_a_third(page, tab)  # as beside Hires. fix and Refiner
+        narrow = accordion_reading(page, tab)
+        assert narrow["width"] < narrow["row"] / 3 + 1
+        assert narrow["labels"] and all(lines <= 2 for _, lines in narrow["labels"]), narrow["labels"]
+        assert narrow["stem"] == (lora.name, 1), narrow  # a third may wrap only before ".safetensors"
+    assert "0: use the Sampling steps slider" in page.locator("#script_txt2img_lcmlora_steps").first.get_attribute(
+        "title")
+
+
+@pytest.mark.parametrize("width", [1400, 1920])
+def test_the_tab_shows_one_primary_action_before_the_list(page, model, moved_away, width):
+    from lib_lcm.rules import catalog
+
+    page.set_viewport_size({"width": width, "height": 1000})
+    show_tab(page, "LCM-LoRA", "#lcm_lora_downloads_header")
+    page.wait_for_selector("#lcm_lora_download_auto", state="visible", timeout=30_000)
+    reading = tab_reading(page)
+    first = [b for b in reading["buttons"] if b["above"]]
+    assert first == [{"id": "lcm_lora_download_auto", "text": "Download", "above": True, "primary": True}], reading
+    assert not [b for b in reading["buttons"] if b["text"] == "Cancel"]  # nothing runs
+    entry = catalog.for_architecture(model.architecture)
+    rows = {row["key"]: row for row in reading["rows"]}
+    assert rows[entry.key]["tags"] == ["recommended"] and rows[entry.key]["actions"] == ["Download"]
+    for other in catalog.CATALOG:
+        if other.architecture is model.architecture and other.key != entry.key:
+            assert rows[other.key]["tags"] == [f"fits {model.architecture.label}"]
+        elif other.architecture is not model.architecture:
+            assert rows[other.key]["tags"] == []
+    header = page.locator("#lcm_lora_downloads_header").first.inner_text()
+    assert f"It needs {entry.family} for {model.architecture.label}: {entry.local_filename}" in header
+
+
 # --- the README's pictures ---------------------------------------------------------------------------
 
 SCREENSHOTS = os.environ.get("LCM_LORA_SCREENSHOTS")  # a folder, e.g. docs/images: refresh the README's pictures
 
 
 @pytest.mark.skipif(not SCREENSHOTS, reason="set LCM_LORA_SCREENSHOTS=docs/images to refresh the README's pictures")
-def test_screenshots_of_the_accordion_and_the_tab(page, lora):
+def test_screenshot_of_the_accordion(page, lora):
     folder = Path(SCREENSHOTS)
     folder.mkdir(parents=True, exist_ok=True)
     page.fill("#txt2img_prompt textarea", "a cat in a hat, watercolor")
@@ -211,8 +276,17 @@ def test_screenshots_of_the_accordion_and_the_tab(page, lora):
     page.wait_for_function("document.querySelector('#script_txt2img_lcmlora_status').innerText.includes('Uses')",
                            timeout=30_000)
     page.locator("#txt2img_settings").first.screenshot(path=str(folder / "accordion.png"))
+    assert (folder / "accordion.png").stat().st_size > 10_000
+
+
+@pytest.mark.skipif(not SCREENSHOTS, reason="set LCM_LORA_SCREENSHOTS=docs/images to refresh the README's pictures")
+def test_screenshot_of_the_tab(page, moved_away):
+    """The tab as a new user meets it: the file the checkpoint needs is not there yet."""
+    folder = Path(SCREENSHOTS)
+    folder.mkdir(parents=True, exist_ok=True)
     show_tab(page, "LCM-LoRA", "#lcm_lora_downloads_header")
+    page.wait_for_selector("#lcm_lora_download_auto", state="visible", timeout=30_000)
     # the Lora folder is this machine's path: painted over in the picture
-    page.locator("#tab_lcm_lora").first.screenshot(path=str(folder / "downloads-tab.png"), mask_color="#ffffff",
-                                                   mask=[page.locator("#lcm_lora_downloads_header code")])
-    assert (folder / "accordion.png").stat().st_size > 10_000 and (folder / "downloads-tab.png").stat().st_size > 10_000
+    page.locator("#tab_lcm_lora").first.screenshot(path=str(folder / "downloads-tab.png"), mask_color="#e5e7eb",
+                                                   mask=[page.locator("#lcm_lora_folder code")])
+    assert (folder / "downloads-tab.png").stat().st_size > 10_000

@@ -71,28 +71,84 @@ def test_download_then_generate_with_it_at_once(api, model, fresh_name):
     assert entry["job"]["state"] == "done"
 
 
-@needs_hub
-def test_the_tab_in_the_browser(api, fresh_name):
-    sync_api = pytest.importorskip("playwright.sync_api")
+def open_browser_page(playwright):
     from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS
 
     if not CHROMIUM:
         pytest.skip("no Chromium binary")
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(WEBUI_URL)
+    page.wait_for_selector("#tab_lcm_lora", state="attached", timeout=120_000)
+    return browser, page
+
+
+def show_downloads_tab(page):
+    # A1111's gradio 3 renders the tab headers as buttons; Forge's gradio 4 gives them the role "tab".
+    page.locator("#tabs .tab-nav button", has_text="LCM-LoRA").first.click()
+    page.wait_for_selector("#lcm_lora_catalog tr.lcm-lora-row", timeout=30_000)
+
+
+@needs_hub
+def test_the_tab_in_the_browser(api, model, fresh_name):
+    sync_api = pytest.importorskip("playwright.sync_api")
     name = fresh_name("lcm-lora-e2e-tab")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(WEBUI_URL)
-        page.wait_for_selector("#tab_lcm_lora", state="attached", timeout=120_000)
-        # A1111's gradio 3 renders the tab headers as buttons; Forge's gradio 4 gives them the role "tab".
-        page.locator("#tabs .tab-nav button", has_text="LCM-LoRA").first.click()
-        page.wait_for_selector("#lcm_lora_download_sd15", timeout=30_000)
+        browser, page = open_browser_page(playwright)
+        show_downloads_tab(page)
         assert "latent-consistency/lcm-lora-sdxl" in page.locator("#lcm_lora_row_sdxl").first.inner_text()
-        page.fill("#lcm_lora_save_as textarea", name)
-        page.click("#lcm_lora_download_auto")
+        # "Save as…" in a row that fits the loaded checkpoint (the recommended one when it offers it: a file
+        # already there under the catalog name may only be verified): that file, under the name typed
+        fitting = [entry.key for entry in catalog.CATALOG if entry.architecture is model.architecture]
+        rows = [page.locator(f"#lcm_lora_row_{key.replace('-', '_')}").first for key in fitting]
+        row = next((r for r in rows if r.locator("details.lcm-lora-save-as").count()), None)
+        if row is None:
+            pytest.skip(f"every {model.architecture.label} file is there already: no row offers Save as")
+        row.locator("summary").click()
+        row.locator("details.lcm-lora-save-as input").fill(name)
+        row.locator("details.lcm-lora-save-as button").click()
         page.wait_for_function("document.querySelector('#lcm_lora_downloads_message').innerText.includes('Download')",
                                timeout=30_000)
         page.wait_for_function(f"[...document.querySelectorAll('.lcm-lora-row')].some(r => r.innerText.includes("
                                f"'Downloaded {name}.safetensors'))", timeout=120_000)
         browser.close()
     assert Path(LORA_DIR, f"{name}.safetensors").exists()
+
+
+@needs_hub
+def test_the_primary_button_follows_the_accordion_and_gets_its_file(api, model):
+    """Pick TCD-LoRA in the accordion; the tab then recommends its file, and its one button gets it."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from browser_support import pick, tab_reading, wait_listening
+
+    entry = catalog.for_architecture(model.architecture, catalog.TCD_LORA)
+    if entry is None:
+        pytest.skip(f"TCD-LoRA does not exist for {model.architecture.label}")
+    path = Path(LORA_DIR, entry.local_filename)
+    if path.exists():
+        pytest.skip(f"{path} exists already; the suite never touches existing files")
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser, page = open_browser_page(playwright)
+            wait_listening(page)
+            if not page.locator("#script_txt2img_lcmlora_enabled .label-wrap.open").count():
+                page.locator("#script_txt2img_lcmlora_enabled .label-wrap").first.click()
+            pick(page, "script_txt2img_lcmlora_preset", catalog.TCD_LORA)
+            show_downloads_tab(page)
+            page.wait_for_function("(text) => document.querySelector('#lcm_lora_downloads_header').innerText"
+                                   ".includes(text)", arg=f"It needs {entry.family} for {model.architecture.label}",
+                                   timeout=30_000)
+            rows = {row["key"]: row for row in tab_reading(page)["rows"]}
+            assert rows[entry.key]["tags"] == ["recommended"]
+            page.click("#lcm_lora_download_auto")
+            page.wait_for_selector(f"#lcm_lora_row_{entry.key.replace('-', '_')}[data-lcm-lora-state='verified']",
+                                   timeout=120_000)
+            page.wait_for_function("(name) => document.querySelector('#lcm_lora_downloads_header').innerText"
+                                   ".includes('Ready: the accordion uses ' + name)", arg=entry.local_filename,
+                                   timeout=30_000)
+            assert not page.locator("#lcm_lora_download_auto").is_visible()  # nothing left to do
+            browser.close()
+        assert path.is_file()
+    finally:
+        path.unlink(missing_ok=True)
+        api.post("/sdapi/v1/refresh-loras")

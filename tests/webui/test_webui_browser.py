@@ -1,9 +1,14 @@
-"""javascript/lcm_lora.js in a real browser, on a gradio 3.41.2 page with the WebUI's ids (browser_page.py).
+"""javascript/lcm_lora.js in a real browser, on a gradio 3.41.2 page with the WebUI's ids and layout
+(browser_page.py), and the LCM-LoRA tab beside it.
 
 The accordion's own Python wiring runs too: on_after_component captures the sampler dropdowns, and
-ticking the accordion goes through the `_js` hook and back as gr.update, as in the WebUI.
+ticking the accordion goes through the `_js` hook and back as gr.update, as in the WebUI. How the
+accordion and the tab read (no label past two lines, the file name whole, one primary button before
+the list) is measured at 1400 and 1920 px; tests/e2e measures the same on a real WebUI.
 """
 from __future__ import annotations
+
+import os
 
 import pytest
 from browser_page import build_page, page_scripts
@@ -11,10 +16,13 @@ from browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     NO_CHROMIUM,
+    accordion_reading,
     choice,
     free_port,
     number,
     pick,
+    squeeze_to_a_third,
+    tab_reading,
     wait_listening,
     wait_value,
 )
@@ -32,11 +40,11 @@ def browser():
         browser.close()
 
 
-def open_page(browser, webui, forge=False):
+def open_page(browser, webui, forge=False, width=1400):
     app = build_page(webui.classes, forge=forge)
     port = free_port()
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page = browser.new_page(viewport={"width": width, "height": 1200})
     page.errors = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
     # Uncaught exceptions, and what lcm_lora.js caught and logged (offline, gradio's own web-font
@@ -182,9 +190,9 @@ def test_a_missing_lora_links_to_the_downloads_tab(browser, webui):
     try:
         page.locator(f"#{ACC.format(tab='txt2img', item='enabled')} .label-wrap").first.click()
         status = page.locator(f"#{ACC.format(tab='txt2img', item='status')} .lcm-lora-status")
-        assert "Missing" in status.inner_text()
+        assert status.inner_text().startswith("Missing lcm-lora-sdv1-5.safetensors for SD 1.5.")
         page.locator(f"#{ACC.format(tab='txt2img', item='status')} a.lcm-lora-open-tab").click()
-        page.wait_for_selector("#lcm_lora_tab_content", state="visible", timeout=10_000)
+        page.wait_for_selector("#lcm_lora_downloads_header", state="visible", timeout=10_000)
         assert page.errors == []
     finally:
         page.close()
@@ -221,3 +229,176 @@ def test_fast_toggling_still_ends_where_the_user_left_it(page):
     tick(page, "txt2img", False)
     wait_value(page, "txt2img_sampling", "DPM++ 2M", "choice")
     assert (number(page, "txt2img_steps"), number(page, "txt2img_cfg_scale")) == (20, 7)
+
+
+# --- how the accordion and the tab read ------------------------------------------------------------------
+
+def open_accordion(page, tab):
+    show(page, tab)
+    if not page.locator(f"#{ACC.format(tab=tab, item='enabled')} .label-wrap.open").count():
+        page.locator(f"#{ACC.format(tab=tab, item='enabled')} .label-wrap").first.click()  # open, not tick
+    page.wait_for_selector(f"#{ACC.format(tab=tab, item='enabled')}.input-accordion-open", timeout=10_000)
+
+
+def show(page, tab):
+    page.locator("#tabs .tab-nav button", has_text=tab).first.click()
+    page.wait_for_timeout(200)
+
+
+def picture(page, name):
+    """LCM_LORA_STANDIN_SCREENSHOTS=folder: keep pictures of the stand-in page to look at (never docs/)."""
+    folder = os.environ.get("LCM_LORA_STANDIN_SCREENSHOTS")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
+
+
+def assert_reads_well(reading, file_name, status_lines):
+    assert reading["labels"] and all(lines <= 2 for _, lines in reading["labels"]), reading["labels"]
+    assert reading["file"] == (file_name, 1), reading  # the whole file name, on one line
+    assert all(lines <= status_lines for _, lines in reading["status"]), reading["status"]
+    assert reading["hint_open"] is False  # the style-LoRA hint is folded to one line
+    assert ("Style LoRAs: weight about 0.8", 1) in reading["labels"]
+
+
+@pytest.mark.parametrize("width", [1400, 1920])
+def test_the_accordion_reads_at_full_width_and_at_a_third(browser, webui, width):
+    webui.add_lora()
+    page = open_page(browser, webui, width=width)
+    try:
+        for tab in ("txt2img", "img2img"):
+            open_accordion(page, tab)
+            reading = accordion_reading(page, tab)
+            picture(page, f"accordion-{tab}-{width}")
+            # open, it takes the accordions row's whole width, as Hires. fix does when open
+            assert reading["width"] == pytest.approx(reading["row"], abs=2)
+            assert_reads_well(reading, "lcm-lora-sdv1-5.safetensors", status_lines=1)
+            assert all(lines == 1 for _, lines in reading["labels"]), reading["labels"]
+            squeeze_to_a_third(page, tab)
+            narrow = accordion_reading(page, tab)
+            picture(page, f"accordion-{tab}-{width}-third")
+            assert narrow["width"] < reading["row"] / 3 + 1
+            # the stem never breaks; a third may only wrap the sentence between words
+            assert narrow["labels"] and all(lines <= 2 for _, lines in narrow["labels"]), narrow["labels"]
+            assert narrow["stem"] == ("lcm-lora-sdv1-5", 1), narrow
+        title = page.evaluate("() => document.querySelector('#script_txt2img_lcmlora_steps').title")
+        assert "0: use the Sampling steps slider" in title  # the label's details, as a tooltip
+        assert page.errors == []
+    finally:
+        page.close()
+        page.app.close()
+
+
+def test_the_longest_file_name_stays_whole_and_a_missing_one_links_to_the_tab(browser, webui):
+    from lib_lcm.rules import catalog
+
+    page = open_page(browser, webui)  # no file at all
+    try:
+        open_accordion(page, "txt2img")
+        reading = accordion_reading(page, "txt2img")
+        assert reading["file"] == ("lcm-lora-sdv1-5.safetensors", 1)
+        # one line on a real WebUI (tests/e2e); this page has only the browser's fallback fonts, wider
+        [(text, lines)] = reading["status"]
+        assert text == "Missing lcm-lora-sdv1-5.safetensors for SD 1.5. Get it in the LCM-LoRA tab." and lines <= 2
+        pick(page, ACC.format(tab="txt2img", item="preset"), "Hyper-SD")
+        longest = catalog.for_architecture(catalog.Architecture.SD1, "Hyper-SD").local_filename
+        page.wait_for_function("(name) => document.querySelector('#script_txt2img_lcmlora_status').innerText"
+                               ".includes(name)", arg=longest, timeout=10_000)
+        assert accordion_reading(page, "txt2img")["file"] == (longest, 1)
+        assert page.errors == []
+    finally:
+        page.close()
+        page.app.close()
+
+
+@pytest.fixture
+def fresh_service(monkeypatch, hub):
+    """The tab's download service built anew, downloading from the local hub (shared.hf_endpoint)."""
+    from modules import shared
+
+    import lib_lcm.webui.downloads as downloads
+
+    monkeypatch.setattr(downloads, "_service", None)
+    monkeypatch.setattr(shared, "hf_endpoint", hub.url)
+    return hub
+
+
+@pytest.mark.parametrize("width", [1400, 1920])
+def test_the_tab_shows_the_one_primary_action_before_the_list(browser, webui, fresh_service, width):
+    page = open_page(browser, webui, width=width)
+    try:
+        show(page, "LCM-LoRA")
+        page.wait_for_selector("#lcm_lora_download_auto", state="visible", timeout=10_000)
+        reading = tab_reading(page)
+        picture(page, f"tab-{width}")
+        first = [b for b in reading["buttons"] if b["above"]]
+        assert first == [{"id": "lcm_lora_download_auto", "text": "Download", "above": True, "primary": True}]
+        assert not [b for b in reading["buttons"] if b["text"] == "Cancel"]  # nothing runs
+        rows = {row["key"]: row for row in reading["rows"]}
+        assert rows["sd15"]["tags"] == ["recommended"]  # what the accordion's preset uses for SD 1.5
+        assert rows["tcd-sd15"]["tags"] == ["fits SD 1.5"] and rows["hyper-sd15"]["tags"] == ["fits SD 1.5"]
+        assert rows["sdxl"]["tags"] == [] and rows["sdxl"]["actions"] == ["Download"]
+        header = page.locator("#lcm_lora_downloads_header").first.inner_text().replace("\u00a0", " ")
+        assert "It needs LCM-LoRA for SD 1.5: lcm-lora-sdv1-5.safetensors, 135 MB" in header
+        assert page.errors == []
+    finally:
+        page.close()
+        page.app.close()
+
+
+def test_the_primary_button_follows_the_accordion_and_gets_the_file(browser, webui, fresh_service):
+    fresh_service.faults["rate"] = 512 * 1024  # slow enough to see it run
+    page = open_page(browser, webui)
+    try:
+        open_accordion(page, "txt2img")
+        pick(page, ACC.format(tab="txt2img", item="preset"), "TCD-LoRA")
+        show(page, "LCM-LoRA")
+        page.wait_for_function("document.querySelector('#lcm_lora_downloads_header').innerText"
+                               ".includes('It needs TCD-LoRA for SD 1.5')", timeout=10_000)
+        rows = {row["key"]: row for row in tab_reading(page)["rows"]}
+        assert rows["tcd-sd15"]["tags"] == ["recommended"] and rows["sd15"]["tags"] == ["fits SD 1.5"]
+        page.click("#lcm_lora_download_auto")
+        page.wait_for_selector("#lcm_lora_row_tcd_sd15[data-lcm-lora-state='running'] progress", timeout=20_000)
+        picture(page, "tab-running")
+        assert tab_reading(page)["rows"][3]["actions"] == ["Cancel"]  # the running row offers Cancel only
+        fresh_service.faults.clear()
+        # no clicking from here on: the page script refreshes until the download is done
+        page.wait_for_selector("#lcm_lora_row_tcd_sd15[data-lcm-lora-state='verified']", timeout=60_000)
+        page.wait_for_function("document.querySelector('#lcm_lora_downloads_header').innerText"
+                               ".includes('Ready: the accordion uses TCD-SD15-LoRA.safetensors')", timeout=10_000)
+        assert not page.locator("#lcm_lora_download_auto").is_visible()  # nothing left to do
+        assert (webui.lora_dir / "TCD-SD15-LoRA.safetensors").is_file()
+        show(page, "txt2img")
+        page.click(f"#{ACC.format(tab='txt2img', item='refresh')}")
+        page.wait_for_function("document.querySelector('#script_txt2img_lcmlora_status').innerText"
+                               ".includes('Uses TCD-SD15-LoRA.safetensors')", timeout=10_000)
+        assert page.errors == []
+    finally:
+        page.close()
+        page.app.close()
+
+
+def test_save_as_renames_only_its_row_and_survives_the_refreshes(browser, webui, fresh_service):
+    fresh_service.faults["rate"] = 256 * 1024
+    page = open_page(browser, webui)
+    try:
+        show(page, "LCM-LoRA")
+        page.wait_for_selector("#lcm_lora_row_sdxl", timeout=10_000)
+        page.click("#lcm_lora_download_sd15")  # a download runs: the table is redrawn every second
+        page.wait_for_selector("#lcm_lora_row_sd15[data-lcm-lora-state='running']", timeout=20_000)
+        page.click("#lcm_lora_row_sdxl summary")
+        page.fill("#lcm_lora_save_as_sdxl", "my-sdxl-lcm")
+        page.wait_for_timeout(2500)  # two redraws later, still open and still typed
+        picture(page, "tab-save-as")
+        assert page.locator("#lcm_lora_save_as_sdxl").input_value() == "my-sdxl-lcm"
+        fresh_service.faults.clear()
+        page.click("#lcm_lora_download_as_sdxl")
+        page.wait_for_function("[...document.querySelectorAll('tr.lcm-lora-row')].some(r => r.innerText"
+                               ".includes('Downloaded my-sdxl-lcm.safetensors'))", timeout=60_000)
+        assert (webui.lora_dir / "my-sdxl-lcm.safetensors").is_file()
+        assert not (webui.lora_dir / "lcm-lora-sdxl.safetensors").exists()
+        page.wait_for_selector("#lcm_lora_row_sd15[data-lcm-lora-state='verified']", timeout=60_000)
+        assert page.errors == []
+    finally:
+        page.close()
+        page.app.close()

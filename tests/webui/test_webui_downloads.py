@@ -32,9 +32,14 @@ def test_the_tab_is_registered(webui):
 
     [(blocks, title, elem_id)] = script_callbacks.ui_tabs_callback()
     assert (title, elem_id) == ("LCM-LoRA", "lcm_lora")
-    ids = {block.elem_id for block in blocks.blocks.values() if getattr(block, "elem_id", None)}
-    assert {"lcm_lora_download_sd15", "lcm_lora_download_sdxl", "lcm_lora_download_ssd_1b",
-            "lcm_lora_download_auto", "lcm_lora_downloads_refresh"} <= ids
+    ids = {block.elem_id: block for block in blocks.blocks.values() if getattr(block, "elem_id", None)}
+    assert {"lcm_lora_download_auto", "lcm_lora_downloads_refresh", "lcm_lora_catalog", "lcm_lora_action_run",
+            "lcm_lora_action", "lcm_lora_preset_in_use"} <= set(ids)
+    # one gradio button acts on the loaded checkpoint's file; the rows' buttons are HTML in the table
+    table = ids["lcm_lora_catalog"].value
+    assert {"id='lcm_lora_download_sd15'", "id='lcm_lora_download_sdxl'", "id='lcm_lora_download_ssd_1b'"} <= {
+        part for part in table.replace(" data-", "\n").replace(" class=", "\n").split() if part.startswith("id=")}
+    assert "lcm_lora_cancel_" not in table  # nothing runs
 
 
 def test_routes_are_added_once_even_after_reload_ui(wired):
@@ -95,9 +100,12 @@ def test_the_accordion_offers_a_download_only_when_asked_and_only_on_click(wired
 
     assert button().visible is False  # off by default
     assert service().jobs.snapshot() == {}  # building the UI never downloads
+    assert "lcm-lora-open-tab" in status_html()  # missing: the status links to the tab
     shared.opts.lcm_lora_offer_download = True
     assert button().visible is True
+    assert "lcm-lora-open-tab" not in status_html()  # the button replaces the link
     html = download_for_loaded_checkpoint()
     assert "Downloading lcm-lora-sdv1-5.safetensors in the background" in html
     assert service().jobs.wait("sd15", 30).state == "done"
     assert "Uses lcm-lora-sdv1-5.safetensors" in status_html()
+    assert button().visible is False  # the file is there: nothing to offer

@@ -4,6 +4,7 @@ import gradio as gr
 from modules import script_callbacks, scripts, shared
 from webui_env import SCRIPT_FILE, TITLE
 
+from lib_lcm.accordion.presets import LABELS
 from lib_lcm.rules import catalog
 
 
@@ -35,7 +36,10 @@ def test_ui_components_ids_and_defaults(webui):
         assert (weight.value, steps.value, cfg.value, preset.value) == (1.0, 4, 1.0, "LCM-LoRA")
         assert (steps.minimum, steps.maximum, cfg.maximum) == (0, 8, 2.5)
         assert preset.choices in (list(catalog.FAMILIES), [(f, f) for f in catalog.FAMILIES])
-        assert weight.label == "Acceleration weight (λ2)"
+        # short labels (their details are tooltips): none wraps in a third of the accordions row
+        assert [c.label for c in (preset, weight, steps, cfg)] == [LABELS[k] for k in ("preset", "weight", "steps",
+                                                                                       "cfg")]
+        assert max(len(c.label) for c in (preset, weight, steps, cfg)) <= 8
         tab = "img2img" if is_img2img else "txt2img"
         assert enabled.elem_id == f"script_{tab}_lcmlora_enabled-checkbox"
         assert enabled.accordion.elem_id == f"script_{tab}_lcmlora_enabled"

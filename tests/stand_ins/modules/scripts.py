@@ -14,7 +14,8 @@ What is reproduced:
   are gathered by elem_id, and ``after_component`` runs them with an ``OnComponent``.
 - UI: each script's ``ui()`` runs in the tab; its components are appended to ``inputs`` (position
   0 is the selectable-script index) and it gets ``args_from`` / ``args_to``, its slice of
-  ``p.script_args``. The API's defaults (``modules/api/api.py`` init_default_script_args) call
+  ``p.script_args``. Built per section (``setup_ui_for_section``), a script whose ``create_group`` is
+  true gets its UI wrapped in a ``gr.Group``; the page builds each section where it belongs. The API's defaults (``modules/api/api.py`` init_default_script_args) call
   ``ui()`` again, twice per script, inside a throw-away ``gr.Blocks``.
 - Hooks: ``setup`` (from the UI, and from the API except for UI-only scripts such as "Sampler",
   which overwrites steps, sampler and scheduler), ``before_process``, ``process``,
@@ -166,12 +167,23 @@ class ScriptRunner:
                 self._report("on_after_component", script)
         return component
 
-    def create_scripts_ui(self):
+    def create_scripts_ui(self, section=None):
+        """Every script's UI, or only that of the scripts of ``section`` (each in a gr.Group if it asks)."""
         for script in self.scripts:
-            script.controls = list(script.ui(script.is_img2img) or [])
-            script.args_from = len(self.inputs)
-            self.inputs += script.controls
-            script.args_to = len(self.inputs)
+            if section is None:
+                self._create_script_ui(script)
+            elif script.section == section:
+                if script.create_group:
+                    with gr.Group() as script.group:
+                        self._create_script_ui(script)
+                else:
+                    self._create_script_ui(script)
+
+    def _create_script_ui(self, script):
+        script.controls = list(script.ui(script.is_img2img) or [])
+        script.args_from = len(self.inputs)
+        self.inputs += script.controls
+        script.args_to = len(self.inputs)
 
     def create_ui(self):
         with gr.Blocks() as self.demo:
