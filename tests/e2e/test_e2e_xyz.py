@@ -19,11 +19,20 @@ def axis_choices(api) -> list[str]:
     return next(a["choices"] for a in info["args"] if a["label"] == "X type")
 
 
+CHOICE_AXES = {axis.label for axis in AXES if axis.choices}
+
+
+def axis(choices: list[str], label: str, values: str) -> list:
+    """One axis' three arguments: its type index, its values as text, and as the dropdown's list, which
+    the plot reads instead of the text for an axis with a fixed set of values."""
+    return [choices.index(label), values, values.split(",") if label in CHOICE_AXES and values else []]
+
+
 def plot_args(choices: list[str], x_label: str, x_values: str, y_label: str = "Nothing", y_values: str = "") -> list:
     """The plot's run() arguments in ui() order (scripts/xyz_grid.py): X, Y, Z (type index, text, dropdown),
     then legend, lone images, sub-grids, no fixed seeds, vary seeds x/y/z, margin, CSV mode."""
-    return [choices.index(x_label), x_values, [], choices.index(y_label), y_values, [], choices.index("Nothing"), "",
-            [], True, True, False, False, False, False, False, 0, False]
+    return [*axis(choices, x_label, x_values), *axis(choices, y_label, y_values), *axis(choices, "Nothing", ""),
+            True, True, False, False, False, False, False, 0, False]
 
 
 def run_plot(api, args: list, **fields) -> dict:
