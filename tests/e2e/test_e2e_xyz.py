@@ -90,3 +90,40 @@ def test_a_value_the_accordion_cannot_take_stops_the_plot(api):
 def _needs_the_plot(api):
     if not any(s["name"] == PLOT for s in api.get("/sdapi/v1/script-info")):
         pytest.skip("this WebUI has no X/Y/Z plot script")
+
+
+def test_in_the_browser_the_plot_offers_our_axes_and_draws_on_against_off(api, lora):
+    """Once as a user does it: Script -> X/Y/Z plot, X type "LCM-LoRA (on/off)", its values filled by the
+    plot's own button, Generate; the first cell is the LCM one."""
+    from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, pick, wait_listening
+    from e2e_support import WEBUI_URL
+    from playwright import sync_api
+
+    if not CHROMIUM:
+        pytest.skip(NO_CHROMIUM)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(WEBUI_URL, wait_until="domcontentloaded")
+        page.wait_for_selector("#txt2img_prompt textarea", timeout=120_000)
+        wait_listening(page)
+        page.fill("#txt2img_prompt textarea", "a cat")
+        for elem_id in ("txt2img_width", "txt2img_height"):
+            number = page.locator(f"#{elem_id} input[type=number]").first
+            number.fill("64")
+            number.press("Enter")
+        pick(page, "script_list", "X/Y/Z plot")
+        x_type = "script_txt2img_xyz_plot_x_type"
+        page.locator(f"#{x_type} input").first.click()
+        offered = page.locator(f"#{x_type} li").all_inner_texts()
+        assert [o.strip() for o in offered if o.strip().startswith("LCM-LoRA")] == AXIS_LABELS
+        page.locator(f"#{x_type} li", has_text="LCM-LoRA (on/off)").first.click()
+        page.click("#xyz_grid_fill_x_tool_button")
+        # the values dropdown has no elem_id (scripts/xyz_grid.py): its chosen values are gradio 3's tokens
+        page.wait_for_function("document.querySelectorAll('.token').length >= 2", timeout=30_000)
+        page.click("#txt2img_generate")
+        page.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('Steps: ')",
+                               timeout=600_000)
+        text = page.locator("#html_info_txt2img").first.inner_text()
+        browser.close()
+    assert f"<lora:{lora.name}:1>" in text and "Sampler: LCM" in text
