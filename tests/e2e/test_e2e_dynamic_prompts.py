@@ -3,6 +3,12 @@
 Its ``process`` expands ``{a|b}`` variants and ``__wildcards__`` into ``p.all_prompts``; ours runs on the
 prompts it made. Each generated prompt must carry the acceleration tag exactly once, whichever way the
 tag got there: added by us, typed in the template, or inside a variant.
+
+Tried with sd-dynamic-prompts v2.17.1 (commit e8326b5) and dynamicprompts 0.31.0 in the harness's A1111
+1.10.1. That commit registers its settings too late on a fresh A1111 1.9+ (its issue #754, fixed
+upstream in #760), so its ``process`` fails on ``opts.dp_ignore_whitespace``; the harness's
+config.json then needs its defaults (``dp_ignore_whitespace``: false, ``dp_parser_variant_start``: "{",
+…), which is what that fix makes unnecessary.
 """
 from __future__ import annotations
 
