@@ -24,7 +24,9 @@ def run(*extra: str) -> tuple[int, str]:
 def test_the_flags_reach_the_options():
     options = live_options(args("--lora", "style.safetensors:0.5", "--compile", "--vae", "tiny", "--offload", "model"))
     assert (options.bounds.min_steps, options.bounds.max_steps) == (LIVE_STEPS.minimum, LIVE_STEPS.maximum)
-    assert options.adjustable_styles and options.compile
+    # compiled: the style LoRAs are fused (no sliders), since a compiled UNet would recompile per weight
+    assert options.compile and not options.adjustable_styles
+    assert live_options(args("--lora", "style.safetensors:0.5")).adjustable_styles
     assert (options.decoder, options.offload) == ("tiny", "model")
     assert [(lora.path.name, lora.weight) for lora in options.styles] == [("style.safetensors", 0.5)]
 
@@ -59,3 +61,29 @@ def test_live_is_a_command(capsys):
         main(["live", "--help"])
     help_text = capsys.readouterr().out
     assert all(flag in help_text for flag in ("--checkpoint", "--lora", "--host", "--port", "--vae", "--offload"))
+
+
+def test_fused_styles_get_no_slider_on_the_page():
+    """live --compile fuses the style LoRAs: a slider would recompile the UNet for every weight."""
+    from dataclasses import dataclass, field
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from lib_lcm.live.render import PipelineRenderer
+    from lib_lcm.standalone.lora_fusion import LoraFile
+    from lib_lcm.standalone.pipeline import Options
+
+    @dataclass
+    class Ready:
+        options: Options
+        source: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(name="tiny"))
+        pipe: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(set_progress_bar_config=lambda **k: None))
+
+        def size_for(self, job):
+            return 64, 64
+
+    styles = (LoraFile(Path("ink.safetensors"), 0.8),)
+    fused = PipelineRenderer(Ready(Options(styles=styles)))
+    adjustable = PipelineRenderer(Ready(Options(styles=styles, adjustable_styles=True)))
+    assert fused.page_config().styles == ()
+    assert [s.name for s in adjustable.page_config().styles] == ["ink"]

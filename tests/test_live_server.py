@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import threading
 import urllib.error
 import urllib.request
 
@@ -153,3 +154,12 @@ def test_a_server_bug_is_500_with_a_sentence_and_the_traceback_stays_in_the_log(
     status, answer = post(app, {"prompt": "a cat"})
     assert status == 500 and answer == {"error": "The server failed: 'pending'."}
     assert any(record.exc_info for record in caplog.records if record.name == "lib_lcm.live.server")
+
+
+def test_a_server_that_never_served_closes_at_once():
+    """close() must not wait for a serve_forever that never ran (an embedding that built but did not start)."""
+    server = LiveServer(LiveEngine(lambda request: request.prompt), CONFIG, port=0)
+    closing = threading.Thread(target=server.close)
+    closing.start()
+    closing.join(timeout=5)
+    assert not closing.is_alive()

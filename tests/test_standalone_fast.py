@@ -225,3 +225,12 @@ def test_offload_asks_for_a_gpu_and_never_combines_with_compiling(world: World) 
         build(world, offload="model")
     with pytest.raises(StandaloneError, match="don't combine"):
         fast_path.check_placement("cuda", "sequential", compiled=True)
+
+
+def test_offload_without_accelerate_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "accelerate" else real(name, *a))
+    with pytest.raises(StandaloneError, match="needs the accelerate package"):
+        fast_path.check_placement("cuda", "model", compiled=False)

@@ -62,6 +62,9 @@ def run_live(args: argparse.Namespace, err: TextIO | None = None) -> int:
     except (StandaloneError, RenderRefused) as error:
         say(f"error: {error}")
         return USAGE_ERROR
+    except OSError as error:  # the port was taken while the model loaded
+        say(f"error: cannot listen on {args.host}:{args.port} ({error.strerror or error}); choose another --port.")
+        return USAGE_ERROR
     say(f"Live page: {server.url}  (Ctrl+C stops it)")
     if args.host not in _LOOPBACK:
         say(f"Note: listening on {args.host}: anyone who can reach this machine can use the page.")
@@ -113,7 +116,7 @@ def live_options(args: argparse.Namespace) -> Any:
     fields: dict[str, Any] = dict(
         styles=tuple(parse_lora(text) for text in args.lora), acceleration_lora=args.lcm_lora,
         endpoint=args.endpoint, config=args.config, device=args.device,
-        bounds=Bounds(min_steps=LIVE_STEPS.minimum, max_steps=LIVE_STEPS.maximum), adjustable_styles=True,
+        bounds=Bounds(min_steps=LIVE_STEPS.minimum, max_steps=LIVE_STEPS.maximum), adjustable_styles=not args.compile,
         **speed_options(args))
     if args.lora_dir is not None:
         fields["lora_dir"] = args.lora_dir

@@ -15,7 +15,7 @@ from lib_lcm.live.server import PageConfig, StyleSlider
 from lib_lcm.rules.catalog import LIVE_STEPS
 from lib_lcm.rules.choice import WEIGHT_RANGE
 from lib_lcm.standalone.model_source import StandaloneError
-from lib_lcm.standalone.pipeline import SEED_RANGE, Job, ReadyPipeline
+from lib_lcm.standalone.pipeline import SEED_RANGE, Job, ReadyPipeline, img2img_steps, minimum_strength
 
 LIVE_CFG = 1.0  # no negative pass: twice the pictures per second, and LCM-LoRA is made for it
 
@@ -38,8 +38,6 @@ class PipelineRenderer:
             (result,) = self.ready.generate(job)
         except StandaloneError as error:
             raise RenderRefused(str(error)) from None
-        finally:
-            self._quiet_progress()
         return Picture(encode_data_url(result.image), result.seed, note)
 
     def warm_up(self, engine: LiveEngine[Picture]) -> float:
@@ -57,8 +55,12 @@ class PipelineRenderer:
 
     def page_config(self) -> PageConfig:
         """The page's controls for this pipeline: LIVE_STEPS, a slider per style LoRA, the size."""
+        # No sliders for fused styles (live --compile): torch.compile bakes an adapter's weight into the
+        # compiled graph, so every new slider value would compile the UNet again.
+        adjustable = self.ready.options.adjustable_styles or not self.ready.options.fuse
         sliders = tuple(StyleSlider(style.name, style.weight, min(WEIGHT_RANGE[0], style.weight),
-                                    max(WEIGHT_RANGE[1], style.weight)) for style in self.ready.options.styles)
+                                    max(WEIGHT_RANGE[1], style.weight))
+                        for style in self.ready.options.styles if adjustable)
         return PageConfig(steps=LIVE_STEPS, seeds=SEED_RANGE, width=self.width, height=self.height,
                           model=self.ready.source.name, styles=sliders)
 
@@ -80,9 +82,9 @@ class PipelineRenderer:
 def runnable(request: LiveRequest) -> tuple[LiveRequest, str | None]:
     """img2img runs ``int(steps * strength)`` steps; a strength below 1/steps would run none, so it is
     raised to that and the page is told, rather than refusing a slider position."""
-    if request.init_image is None or int(request.steps * request.strength) >= 1:
+    if request.init_image is None or img2img_steps(request.steps, request.strength) >= 1:
         return request, None
-    needed = 1.0 / request.steps
+    needed = minimum_strength(request.steps)
     steps = f"{request.steps} step{'s' if request.steps > 1 else ''}"
     note = f"Strength {request.strength:g} with {steps} runs no step; used {needed:.2f}."
     return replace(request, strength=needed), note

@@ -152,7 +152,12 @@ class LiveServer(ThreadingHTTPServer):
     def __init__(self, engine: LiveEngine[Picture], config: PageConfig, host: str = DEFAULT_HOST,
                  port: int = DEFAULT_PORT) -> None:
         self.engine, self.config = engine, config
+        self._serving = False
         super().__init__((host, port), _Handler)
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        self._serving = True
+        super().serve_forever(poll_interval)
 
     @property
     def url(self) -> str:
@@ -169,7 +174,8 @@ class LiveServer(ThreadingHTTPServer):
     def close(self) -> None:
         """Stop serving and stop the engine (which wakes every waiting long poll)."""
         self.engine.close(timeout=0)
-        self.shutdown()
+        if self._serving:  # shutdown() waits for serve_forever, forever if it never ran
+            self.shutdown()
         self.server_close()
 
 

@@ -181,6 +181,11 @@ def check_placement(device: str, offload: OffloadChoice, compiled: bool) -> None
     if not device.startswith("cuda"):
         raise StandaloneError(f"--offload {offload} needs a CUDA GPU: it keeps the weights in CPU memory and moves "
                               "them to the GPU as they run. On the CPU, leave --offload out.")
+    import importlib.util
+
+    if importlib.util.find_spec("accelerate") is None:
+        raise StandaloneError(f"--offload {offload} needs the accelerate package (diffusers moves the weights with "
+                              "it): pip install accelerate.")
     if compiled:
         raise StandaloneError("--offload and --compile don't combine: offload moves the weights between CPU and GPU "
                               "for every call, which compiled CUDA graphs cannot follow. Choose one.")

@@ -269,20 +269,22 @@ def build_pipeline(checkpoint: str, options: Options = Options(), echo: Echo | N
                             "acceleration")
     for lora in (acceleration, *options.styles):  # refuse a wrong file before the slow load
         check_lora_file(lora, source.architecture)
-    fast_path.check_placement(_device_and_dtype(options)[0], options.offload, options.compile)
-    tiny_file = None
-    if options.decoder == "tiny":
-        tiny_file = fast_path.tiny_decoder_file(source.architecture, options.decoder_dir, options.endpoint, echo,
-                                                download_progress)
-        fast_path.load_tiny_decoder(tiny_file)  # a damaged file is refused before the slow load too
-    pipe = _load(source, options)
+    device, dtype = _device_and_dtype(options)
+    fast_path.check_placement(device, options.offload, options.compile)
+    tiny = None
+    if options.decoder == "tiny":  # fetched and checked before the slow load, like the LoRA files
+        tiny = fast_path.load_tiny_decoder(fast_path.tiny_decoder_file(
+            source.architecture, options.decoder_dir, options.endpoint, echo, download_progress))
+    pipe = _load(source, options, dtype)
+    if options.offload == "none":  # fuse the LoRAs where the model runs (offloading places it afterwards)
+        pipe.to(device)
     notes = apply_loras(pipe, (acceleration, *options.styles), source.architecture, fuse=options.fuse,
                         adjustable_styles=options.adjustable_styles)
     for note in notes:
         echo(note)
     _use_sampler(pipe, options.sampler)
     ready = ReadyPipeline(pipe, source, entry, acceleration, options, notes)
-    _speed_up(ready, tiny_file, echo)
+    _speed_up(ready, device, dtype, tiny, echo)
     echo(f"{acceleration.name} at {format_weight(acceleration.weight)}"
          + "".join(f" + {s.name} at {format_weight(s.weight)}" for s in options.styles)
          + _fusing(options) + f"; sampler {SAMPLERS[options.sampler]}" + _fast_summary(options))
@@ -327,12 +329,10 @@ def _download(entry: AccelerationLora, options: Options, echo: Echo, progress: P
                               f"{options.lora_dir} as {entry.local_filename}, or pass --lcm-lora FILE.") from None
 
 
-def _load(source: ModelSource, options: Options) -> Any:
-
-    device, dtype = _device_and_dtype(options)
+def _load(source: ModelSource, options: Options, dtype: Any) -> Any:
+    """The pipeline on the CPU."""
     tokenizers = options.tokenizer_files or hub_tokenizer_files(options.endpoint)
-    pipe = load_pipeline(source, dtype, options.config, tokenizers, default_cache_dir())
-    return pipe.to(device) if options.offload == "none" else pipe  # offloading places it after the LoRAs
+    return load_pipeline(source, dtype, options.config, tokenizers, default_cache_dir())
 
 
 def _device_and_dtype(options: Options) -> tuple[str, Any]:
@@ -342,13 +342,11 @@ def _device_and_dtype(options: Options) -> tuple[str, Any]:
     return device, getattr(torch, dtype_name)
 
 
-def _speed_up(ready: ReadyPipeline, tiny_file: Path | None, echo: Echo) -> None:
-    """The fast path's optional parts (fast_path.py), in the order they must happen."""
+def _speed_up(ready: ReadyPipeline, device: str, dtype: Any, tiny: Any | None, echo: Echo) -> None:
+    """The fast path's optional parts (fast_path.py) and the offload, in the order they must happen."""
     options, pipe = ready.options, ready.pipe
-    device, dtype = _device_and_dtype(options)
-    tiny = None
-    if tiny_file is not None:
-        tiny = fast_path.load_tiny_decoder(tiny_file).to(device=device, dtype=dtype)
+    if tiny is not None:
+        tiny = tiny.to(device=device, dtype=dtype)
         pipe.vae = tiny  # img2img encodes with it too
     fast_path.place(pipe, device, options.offload)
     if options.compile or tiny is not None:
@@ -385,10 +383,19 @@ def _check_job(job: Job) -> None:
     if job.init_image is not None:
         if not 0.0 < job.strength <= 1.0:
             raise StandaloneError(f"--strength {job.strength}: choose a value above 0 and at most 1.")
-        if int(job.steps * job.strength) < 1:
-            needed = 1.0 / job.steps
+        if img2img_steps(job.steps, job.strength) < 1:
             raise StandaloneError(f"--strength {job.strength} with {job.steps} steps runs no step at all; raise "
-                                  f"--strength to at least {needed:.2f} or use more --steps.")
+                                  f"--strength to at least {minimum_strength(job.steps):.2f} or use more --steps.")
+
+
+def img2img_steps(steps: int, strength: float) -> int:
+    """The steps diffusers' img2img pipelines run: ``int(steps * strength)``."""
+    return int(steps * strength)
+
+
+def minimum_strength(steps: int) -> float:
+    """The lowest strength at which img2img runs a step at all."""
+    return 1.0 / steps
 
 
 class VisitedTimesteps:

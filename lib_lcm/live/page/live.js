@@ -99,6 +99,7 @@
       try {
         const answer = await fetch(`/frame?after=${state.painted}`);
         if (answer.status === 200) paint(await answer.json());
+        else if (answer.status !== 204) throw new Error(`HTTP ${answer.status}`);
       } catch (error) {
         say("Waiting for the server…", true);
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
