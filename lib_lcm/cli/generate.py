@@ -21,8 +21,7 @@ USAGE_ERROR = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True,
-                        help="SD 1.5/SDXL/SSD-1B .safetensors, diffusers folder or repo id")
+    add_model_arguments(parser, f"a style LoRA and its weight (default {STYLE_WEIGHT:g}, the paper's); repeatable")
     parser.add_argument("--prompt", required=True)
     parser.add_argument("--negative", default="", help="negative prompt (needs --cfg above 1 to do anything)")
     steps, cfg = LCM_STEPS, LCM_CFG
@@ -30,11 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"{steps.minimum}-{steps.maximum}; {steps.default} is the sweet spot")
     parser.add_argument("--cfg", type=float, default=cfg.default,
                         help=f"{cfg.minimum:g}-{cfg.maximum:g}; 1 skips the negative pass")
-    parser.add_argument("--lora", action="append", default=[], metavar="FILE[:WEIGHT]",
-                        help=f"a style LoRA and its weight (default {STYLE_WEIGHT:g}, the paper's); repeatable")
     parser.add_argument("--lcm-weight", type=float, default=ACCELERATION_WEIGHT,
                         help="acceleration LoRA weight (lambda 2)")
-    parser.add_argument("--lcm-lora", type=Path, help="use this acceleration LoRA file instead of the catalog's")
     parser.add_argument("--init-image", type=Path, help="img2img: start from this image")
     parser.add_argument("--strength", type=float, default=0.5, help="img2img/inpaint denoising strength")
     parser.add_argument("--mask", type=Path, help="inpaint: white repaints, black keeps (needs --init-image)")
@@ -44,6 +40,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", help="WxH, multiples of 8 (default: the init image's, else 512 or 1024)")
     parser.add_argument("--batch", type=int, default=1, help="images per run; image i uses seed+i")
     parser.add_argument("--out", type=Path, default=Path("outputs"), help="folder for the PNGs")
+    parser.add_argument("--no-fuse", action="store_true", help="keep LoRAs as adapters instead of fusing them")
+    add_speed_arguments(parser)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, lora_help: str) -> None:
+    """The model and its LoRA files, shared by generate and live."""
+    parser.add_argument("--checkpoint", required=True,
+                        help="SD 1.5/SDXL/SSD-1B .safetensors, diffusers folder or repo id")
+    parser.add_argument("--lora", action="append", default=[], metavar="FILE[:WEIGHT]", help=lora_help)
+    parser.add_argument("--lcm-lora", type=Path, help="use this acceleration LoRA file instead of the catalog's")
     parser.add_argument("--lora-dir", type=Path, help="where the acceleration LoRA is looked for and downloaded "
                                                       "(default ~/.cache/lcm-lora/Lora; a WebUI's models/Lora works)")
     parser.add_argument("--config", type=Path, help="a diffusers folder of the same architecture, for its configs "
@@ -51,8 +57,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint", help="Hugging Face endpoint for the LoRA and tokenizer downloads (default: "
                                            "HF_ENDPOINT or huggingface.co; a repo id checkpoint follows HF_ENDPOINT)")
     parser.add_argument("--device", help="cuda, cpu, ... (default: cuda when present)")
-    parser.add_argument("--no-fuse", action="store_true", help="keep LoRAs as adapters instead of fusing them")
-    add_speed_arguments(parser)
+
+
+def model_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``Options`` fields from add_model_arguments' flags."""
+    fields: dict[str, Any] = dict(styles=tuple(parse_lora(text) for text in args.lora), acceleration_lora=args.lcm_lora,
+                                  endpoint=args.endpoint, config=args.config, device=args.device)
+    if args.lora_dir is not None:
+        fields["lora_dir"] = args.lora_dir
+    return fields
 
 
 def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,14 +116,8 @@ def _options(args: argparse.Namespace) -> Any:
 
     if not 0.0 <= args.tcd_gamma <= 1.0:
         raise StandaloneError(f"--tcd-gamma {args.tcd_gamma}: choose a value from 0 to 1.")
-    fields: dict[str, Any] = dict(
-        sampler=args.sampler, acceleration_weight=_weight(args.lcm_weight, "--lcm-weight"),
-        styles=tuple(parse_lora(text) for text in args.lora), acceleration_lora=args.lcm_lora,
-        endpoint=args.endpoint, config=args.config, device=args.device, tcd_gamma=args.tcd_gamma,
-        fuse=not args.no_fuse, **speed_options(args))
-    if args.lora_dir is not None:
-        fields["lora_dir"] = args.lora_dir
-    return Options(**fields)
+    return Options(sampler=args.sampler, acceleration_weight=_weight(args.lcm_weight, "--lcm-weight"),
+                   tcd_gamma=args.tcd_gamma, fuse=not args.no_fuse, **model_options(args), **speed_options(args))
 
 
 def _job(args: argparse.Namespace) -> Any:

@@ -11,10 +11,16 @@ import argparse
 import socket
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TextIO
 
-from lib_lcm.cli.generate import USAGE_ERROR, add_speed_arguments, parse_lora, parse_size, speed_options
+from lib_lcm.cli.generate import (
+    USAGE_ERROR,
+    add_model_arguments,
+    add_speed_arguments,
+    model_options,
+    parse_size,
+    speed_options,
+)
 from lib_lcm.live.engine import RenderRefused
 from lib_lcm.live.server import DEFAULT_HOST, DEFAULT_PORT
 from lib_lcm.rules.catalog import LIVE_STEPS, STYLE_WEIGHT
@@ -25,18 +31,8 @@ INTERRUPTED = 130  # the shell's status for Ctrl+C
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True,
-                        help="SD 1.5/SDXL/SSD-1B .safetensors, diffusers folder or repo id")
-    parser.add_argument("--lora", action="append", default=[], metavar="FILE[:WEIGHT]",
-                        help=f"a style LoRA and its starting weight (default {STYLE_WEIGHT:g}); the page has a "
-                             "slider for each; repeatable")
-    parser.add_argument("--lcm-lora", type=Path, help="use this acceleration LoRA file instead of the catalog's")
-    parser.add_argument("--lora-dir", type=Path, help="where the acceleration LoRA is looked for and downloaded "
-                                                      "(default ~/.cache/lcm-lora/Lora; a WebUI's models/Lora works)")
-    parser.add_argument("--config", type=Path, help="a diffusers folder of the same architecture, for its configs "
-                                                    "and tokenizer (single files; default: shipped configs)")
-    parser.add_argument("--endpoint", help="Hugging Face endpoint for the LoRA and tokenizer downloads")
-    parser.add_argument("--device", help="cuda, cpu, ... (default: cuda when present)")
+    add_model_arguments(parser, f"a style LoRA and its starting weight (default {STYLE_WEIGHT:g}); the page has a "
+                                "slider for each (with --compile it is fused at that weight); repeatable")
     parser.add_argument("--size", help="WxH, multiples of 8 (default: the model's native size)")
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address to listen on (default {DEFAULT_HOST}: this machine only; the page has no "
@@ -109,15 +105,10 @@ def build_server(args: argparse.Namespace, say: Callable[[str], None]) -> Any:
 
 
 def live_options(args: argparse.Namespace) -> Any:
-    """Options for the live page: LIVE_STEPS pass the plan's clamp, style weights stay adjustable."""
+    """Options for the live page: LIVE_STEPS pass the plan's clamp; style weights stay adjustable unless compiled."""
     from lib_lcm.rules.choice import Bounds
     from lib_lcm.standalone.pipeline import Options
 
-    fields: dict[str, Any] = dict(
-        styles=tuple(parse_lora(text) for text in args.lora), acceleration_lora=args.lcm_lora,
-        endpoint=args.endpoint, config=args.config, device=args.device,
-        bounds=Bounds(min_steps=LIVE_STEPS.minimum, max_steps=LIVE_STEPS.maximum), adjustable_styles=not args.compile,
-        **speed_options(args))
-    if args.lora_dir is not None:
-        fields["lora_dir"] = args.lora_dir
-    return Options(**fields)
+    # Compiled, the style LoRAs are fused: a compiled UNet would compile again for every new adapter weight.
+    return Options(bounds=Bounds(min_steps=LIVE_STEPS.minimum, max_steps=LIVE_STEPS.maximum),
+                   adjustable_styles=not args.compile, **model_options(args), **speed_options(args))
