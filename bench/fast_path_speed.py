@@ -29,7 +29,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import torch  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
-from standalone_support import kohya_lora, tiny_components, write_checkpoint, write_config_dir  # noqa: E402
+from standalone_support import write_config_dir, write_model_with_lora_dir  # noqa: E402
 
 from lib_lcm.rules import catalog  # noqa: E402
 from lib_lcm.rules.architecture import Architecture  # noqa: E402
@@ -59,13 +59,7 @@ def write_tiny_decoder(architecture: Architecture, folder: Path) -> None:
 
 
 def write_tiny_model(key: str, folder: Path) -> tuple[Path, Path, Path]:
-    components = tiny_components(key)
-    checkpoint = write_checkpoint(folder / f"tiny-{key}.safetensors", components, key)
-    lora_dir = folder / "Lora"
-    lora_dir.mkdir(parents=True)
-    entry = catalog.for_architecture(ARCHITECTURES[key])
-    assert entry is not None
-    save_file(kohya_lora(components["unet"], scale=0.01), str(lora_dir / entry.local_filename))
+    components, checkpoint, lora_dir = write_model_with_lora_dir(folder, key, lora_scale=0.01)
     return checkpoint, write_config_dir(components, folder / "config"), lora_dir
 
 

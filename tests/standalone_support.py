@@ -185,6 +185,25 @@ def write_checkpoint(path: Path, components: dict[str, Any], architecture: str) 
     return path
 
 
+def write_model_with_lora_dir(root: Path, architecture: str, seed: int = 0, lora_seed: int = 10,
+                              lora_scale: float = 0.1) -> tuple[dict[str, Any], Path, Path]:
+    """A tiny single file in ``root`` and a Lora folder holding its acceleration LoRA under the catalog's
+    name: (components, checkpoint, lora_dir)."""
+    from safetensors.torch import save_file
+
+    from lib_lcm.rules import catalog
+    from lib_lcm.rules.architecture import Architecture
+
+    components = tiny_components(architecture, seed=seed)
+    checkpoint = write_checkpoint(root / f"tiny-{architecture}.safetensors", components, architecture)
+    lora_dir = root / "Lora"
+    lora_dir.mkdir(parents=True)
+    entry = catalog.for_architecture(Architecture(architecture))
+    assert entry is not None
+    save_file(kohya_lora(components["unet"], seed=lora_seed, scale=lora_scale), str(lora_dir / entry.local_filename))
+    return components, checkpoint, lora_dir
+
+
 TEXT_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")  # kohya's text-encoder targets
 
 

@@ -16,12 +16,10 @@ import pytest
 from browser_support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM
 from PIL import Image
 from safetensors.torch import save_file
-from standalone_support import kohya_lora, tiny_components, write_checkpoint, write_config_dir
+from standalone_support import kohya_lora, write_config_dir, write_model_with_lora_dir
 
 from lib_lcm.cli.live import add_arguments, build_server
 from lib_lcm.live.images import decode_data_url, encode_data_url
-from lib_lcm.rules import catalog
-from lib_lcm.rules.architecture import Architecture
 from lib_lcm.rules.catalog import LIVE_STEPS
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -34,12 +32,7 @@ WAIT_MS = 60_000
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("live")
-    components = tiny_components("sd1", seed=0)
-    checkpoint = write_checkpoint(root / "tiny-sd1.safetensors", components, "sd1")
-    lora_dir = root / "Lora"
-    lora_dir.mkdir()
-    entry = catalog.for_architecture(Architecture.SD1)
-    save_file(kohya_lora(components["unet"], seed=10), str(lora_dir / entry.local_filename))
+    components, checkpoint, lora_dir = write_model_with_lora_dir(root, "sd1", seed=0, lora_seed=10)
     style = root / "watercolor.safetensors"
     save_file(kohya_lora(components["unet"], rank=2, seed=20, scale=0.5, targets=("to_k", "to_v", "ff.net.2")),
               str(style))

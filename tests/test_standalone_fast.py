@@ -20,7 +20,7 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import save_file
-from standalone_support import kohya_lora, tiny_components, write_checkpoint, write_config_dir, write_tokenizer
+from standalone_support import kohya_lora, tiny_components, write_config_dir, write_model_with_lora_dir, write_tokenizer
 
 from lib_lcm.rules import catalog
 from lib_lcm.rules.architecture import Architecture
@@ -52,12 +52,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     from diffusers import AutoencoderTiny
 
     root = tmp_path_factory.mktemp("fast")
-    components = tiny_components("sd1", seed=5)
-    checkpoint = write_checkpoint(root / "tiny-sd1.safetensors", components, "sd1")
-    lora_dir = root / "Lora"
-    lora_dir.mkdir()
-    entry = catalog.for_architecture(Architecture.SD1)
-    save_file(kohya_lora(components["unet"], seed=11), str(lora_dir / entry.local_filename))
+    components, checkpoint, lora_dir = write_model_with_lora_dir(root, "sd1", seed=5, lora_seed=11)
     style = root / "ink.safetensors"
     save_file(kohya_lora(components["unet"], rank=2, seed=12, targets=("to_k", "to_v"), scale=0.5), str(style))
     torch.manual_seed(3)
