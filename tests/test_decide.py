@@ -115,3 +115,85 @@ def test_status_says_whether_the_file_is_missing(lora_dir, official_loras):
     assert status(Architecture.SD1, [lora_dir], Settings(), preset="Hyper-SD").missing is True
     assert status(Architecture.SD2, [lora_dir], Settings()).missing is False  # unsupported, not missing
     assert status(Architecture.SD1, [lora_dir], Settings(), preset="DMD2").missing is False  # no such file exists
+
+
+# Hires fix with another checkpoint, and the refiner: each pass's architecture gets its own LoRA, or a Skip.
+
+def hires_request(architecture: Architecture, hr_prompts=("a cat",), refiner: Architecture | None = None) -> Request:
+    from lib_lcm.rules.planning import OtherCheckpoint
+
+    return Request(prompts=("a cat",), main_prompt="a cat", steps=20, cfg_scale=7.0, enable_hr=True,
+                   hr_prompts=hr_prompts, hires_checkpoint=OtherCheckpoint("hires", "other.safetensors", architecture),
+                   refiner=OtherCheckpoint("refiner", "refiner.safetensors", refiner) if refiner else None)
+
+
+def test_a_hires_checkpoint_of_another_architecture_gets_its_own_lora(lora_dir, official_loras):
+    plan = decide(hires_request(Architecture.SDXL), ON, Architecture.SD1, [lora_dir], Settings())
+    assert isinstance(plan, Plan)
+    assert plan.prompts == ("a cat <lora:lcm-lora-sdv1-5:1>",)
+    assert plan.hr_prompts == ("a cat <lora:lcm-lora-sdxl:1>",)
+    assert plan.infotext["LCM-LoRA hires LoRA"] == "lcm-lora-sdxl" and plan.infotext["LCM-LoRA"] == "lcm-lora-sdv1-5"
+    assert [n.kind for n in plan.notes] == ["hires_lora"]
+    assert "other.safetensors (SDXL)" in plan.notes[0].text
+
+
+def test_the_first_pass_tag_typed_in_the_prompt_leaves_the_hires_prompts_of_another_architecture(
+        lora_dir, official_loras):
+    typed = "a cat <lora:lcm-lora-sdv1-5:0.9>, <lora:style:0.8>"
+    plan = decide(hires_request(Architecture.SDXL, hr_prompts=(typed,)), ON, Architecture.SD1, [lora_dir], Settings())
+    assert isinstance(plan, Plan)
+    assert plan.hr_prompts == ("a cat, <lora:style:0.8> <lora:lcm-lora-sdxl:1>",)
+
+
+def test_a_hires_checkpoint_of_the_same_or_an_unreadable_architecture_keeps_the_first_pass_lora(
+        lora_dir, official_loras):
+    for architecture in (Architecture.SD1, Architecture.UNKNOWN):
+        plan = decide(hires_request(architecture), ON, Architecture.SD1, [lora_dir], Settings())
+        assert isinstance(plan, Plan) and plan.hr_prompts == ("a cat <lora:lcm-lora-sdv1-5:1>",)
+        assert "LCM-LoRA hires LoRA" not in plan.infotext and not plan.notes
+
+
+def test_a_hires_checkpoint_without_an_acceleration_lora_skips_with_what_to_choose(lora_dir, official_loras):
+    outcome = decide(hires_request(Architecture.SDXL_REFINER), ON, Architecture.SDXL, [lora_dir], Settings())
+    assert isinstance(outcome, Skip)
+    assert outcome.reason.startswith("The hires checkpoint other.safetensors is SDXL refiner, not SDXL: ")
+    assert "Use same checkpoint" in outcome.reason
+
+
+def test_a_hires_checkpoint_whose_file_is_missing_skips_naming_the_file(lora_dir):
+    from helpers import write_layout
+
+    write_layout(lora_dir / "lcm-lora-sdv1-5.safetensors", "lcm-lora-sdv1-5")
+    outcome = decide(hires_request(Architecture.SDXL), ON, Architecture.SD1, [lora_dir], Settings())
+    assert isinstance(outcome, Skip) and "lcm-lora-sdxl.safetensors" in outcome.reason
+    assert outcome.short == "Missing lcm-lora-sdxl.safetensors for the hires checkpoint."
+
+
+def test_a_preset_the_hires_architecture_lacks_skips(lora_dir, official_loras):
+    preset_file(lora_dir, "lightning-sdxl")
+    outcome = decide(hires_request(Architecture.SD1), Choice(True, 1.0, 4, 1.0, "SDXL-Lightning"),
+                     Architecture.SDXL, [lora_dir], Settings())
+    assert isinstance(outcome, Skip) and "not for SD 1.5" in outcome.reason
+
+
+def test_hires_checkpoint_is_ignored_without_hires_fix(lora_dir, official_loras):
+    from dataclasses import replace
+
+    plan = decide(replace(hires_request(Architecture.SDXL_REFINER), enable_hr=False, hr_prompts=()), ON,
+                  Architecture.SD1, [lora_dir], Settings())
+    assert isinstance(plan, Plan)
+
+
+@pytest.mark.parametrize(("refiner", "hires", "applies"), [
+    (Architecture.SD1, Architecture.SD1, True),
+    (Architecture.UNKNOWN, Architecture.SD1, True),
+    (Architecture.SDXL_REFINER, Architecture.SD1, False),
+    (Architecture.SD1, Architecture.SDXL, False),  # the refiner may run in either pass
+])
+def test_a_refiner_must_share_the_architecture_of_the_passes_it_can_run_in(lora_dir, official_loras, refiner,
+                                                                          hires, applies):
+    outcome = decide(hires_request(hires, refiner=refiner), ON, Architecture.SD1, [lora_dir], Settings())
+    assert isinstance(outcome, Plan) is applies
+    if not applies:
+        assert isinstance(outcome, Skip) and outcome.reason.startswith("The refiner refiner.safetensors is ")
+        assert "Turn the refiner off" in outcome.reason

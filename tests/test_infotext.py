@@ -20,3 +20,11 @@ def test_infotexts_from_elsewhere_are_untouched():
     infotext.strip_added_tags(params)
     assert params == {"Prompt": "a <lora:lcm-lora-sdv1-5:1>"}
     assert not infotext.was_enabled(params)
+
+
+def test_strip_removes_the_hires_checkpoints_own_lora_we_added():
+    params = {"Prompt": "a cat <lora:lcm-lora-sdv1-5:1>", "Hires prompt": "a cat <lora:lcm-lora-sdxl:1>",
+              infotext.KEY_LORA: "lcm-lora-sdv1-5", infotext.KEY_HIRES_LORA: "lcm-lora-sdxl",
+              infotext.KEY_TAG: infotext.TAG_ADDED}
+    infotext.strip_added_tags(params)
+    assert params["Prompt"] == "a cat" and params["Hires prompt"] == "a cat"

@@ -10,7 +10,7 @@ from lib_lcm.lora_files.finding import LoraLookup, find_acceleration_lora
 from lib_lcm.rules import catalog
 from lib_lcm.rules.architecture import Architecture, unsupported_reason
 from lib_lcm.rules.choice import Choice
-from lib_lcm.rules.planning import Plan, Request, make_plan
+from lib_lcm.rules.planning import HiresLora, OtherCheckpoint, Plan, Request, make_plan
 from lib_lcm.rules.settings import Settings
 
 
@@ -37,8 +37,52 @@ def decide(request: Request, choice: Choice, architecture: Architecture,
         return lookup
     if lookup.name is None:
         return Skip(lookup.describe() + " The generation runs unchanged.")
+    refiner = _refiner_problem(request, architecture)
+    if refiner is not None:
+        return refiner
+    hires = _hires_lora(request.hires_checkpoint if request.enable_hr else None, architecture, lora_dirs, settings,
+                        choice.preset)
+    if isinstance(hires, Skip):
+        return hires
     return make_plan(request, choice, lookup.entry, lookup.name, settings.bounds, settings.set_sampler,
-                     settings.exact_schedule)
+                     settings.exact_schedule, hires)
+
+
+def _hires_lora(hires: OtherCheckpoint | None, architecture: Architecture,
+                lora_dirs: Sequence[str | os.PathLike[str]], settings: Settings,
+                preset: str) -> HiresLora | Skip | None:
+    """The hires checkpoint's own LoRA when its architecture differs; None when the first pass's fits.
+
+    An architecture the file cannot tell (a .ckpt, whose header is a pickle) counts as the first pass's.
+    """
+    if hires is None or hires.architecture in (architecture, Architecture.UNKNOWN):
+        return None
+    lookup = lookup_for(hires.architecture, lora_dirs, settings, preset)
+    what = f"The hires checkpoint {hires.title} is {hires.architecture.label}, not {architecture.label}: "
+    if isinstance(lookup, Skip):
+        return Skip(what + lookup.reason + _OTHER_CHECKPOINT_HINT, "No acceleration LoRA for the hires checkpoint.")
+    if lookup.name is None:
+        return Skip(what + lookup.describe() + " The generation runs unchanged.",
+                    f"Missing {lookup.entry.local_filename} for the hires checkpoint.")
+    return HiresLora(lookup.entry, lookup.name)
+
+
+def _refiner_problem(request: Request, architecture: Architecture) -> Skip | None:
+    """A refiner of another architecture cannot keep the LoRA: the WebUI swaps the model mid-pass
+    without activating extra networks again (``modules/sd_samplers_common.py`` ``apply_refiner``)."""
+    refiner, wanted = request.refiner, {architecture}
+    if request.enable_hr and request.hires_checkpoint is not None:
+        wanted.add(request.hires_checkpoint.architecture)
+    if refiner is None or refiner.architecture is Architecture.UNKNOWN or wanted == {refiner.architecture}:
+        return None
+    passes = " and ".join(sorted(a.label for a in wanted))
+    return Skip(f"The refiner {refiner.title} is {refiner.architecture.label}, but the LoRA is chosen for "
+                f"{passes}, and the WebUI loads no other LoRA when it switches to the refiner mid-pass. "
+                f"Turn the refiner off, or pick one of the same architecture. The generation runs unchanged.",
+                "The refiner's architecture differs.")
+
+
+_OTHER_CHECKPOINT_HINT = " Choose \"Use same checkpoint\" for hires fix, or a checkpoint with an acceleration LoRA."
 
 
 @dataclass(frozen=True)

@@ -223,6 +223,12 @@ def all_names() -> frozenset[str]:
     return frozenset(normalise_name(n) for e in CATALOG for n in (e.local_name, *e.known_names))
 
 
+def names_for(architecture: Architecture) -> frozenset[str]:
+    """The normalised names of every acceleration LoRA made for ``architecture``."""
+    return frozenset(normalise_name(n) for e in CATALOG if e.architecture is architecture
+                     for n in (e.local_name, *e.known_names))
+
+
 def _made_for(family: str) -> str:
     return " and ".join(a.label for a in architectures_of(family)) or "no architecture"
 

@@ -19,6 +19,7 @@ KEY_PRESET = "LCM-LoRA preset"  # the catalog family: LCM-LoRA, TCD-LoRA, Hyper-
 KEY_TAG = "LCM-LoRA tag"  # TAG_ADDED or TAG_FROM_PROMPT
 KEY_CLAMPED = "LCM-LoRA clamped"
 KEY_STEPS_RUN = "LCM-LoRA steps run"
+KEY_HIRES_LORA = "LCM-LoRA hires LoRA"  # the hires checkpoint's own LoRA, when its architecture differs
 KEY_SKIPPED = "LCM-LoRA skipped"  # enabled, but not applied; the value says why
 KEY_INPUT = "LCM-LoRA arguments"  # what was wrong with the script arguments, and what was used instead
 
@@ -34,8 +35,8 @@ UNCOND_SKIPPED = "skipped at CFG 1"
 TAG_ADDED = "added"
 TAG_FROM_PROMPT = "from prompt"
 
-ALL_KEYS = (KEY_LORA, KEY_WEIGHT, KEY_PRESET, KEY_TAG, KEY_CLAMPED, KEY_STEPS_RUN, KEY_SKIPPED, KEY_INPUT,
-            KEY_TIMESTEPS, KEY_HIRES_TIMESTEPS, KEY_HIRES_STEPS_RUN, KEY_EXPLICIT, KEY_TCD_GAMMA, KEY_UNCOND,
+ALL_KEYS = (KEY_LORA, KEY_WEIGHT, KEY_PRESET, KEY_TAG, KEY_HIRES_LORA, KEY_CLAMPED, KEY_STEPS_RUN, KEY_SKIPPED,
+            KEY_INPUT, KEY_TIMESTEPS, KEY_HIRES_TIMESTEPS, KEY_HIRES_STEPS_RUN, KEY_EXPLICIT, KEY_TCD_GAMMA, KEY_UNCOND,
             KEY_SETTING_IGNORED)
 _PROMPT_KEYS = (parameters_text.PROMPT, parameters_text.HIRES_PROMPT)
 
@@ -60,6 +61,8 @@ def strip_added_tags(params: MutableMapping[str, Any]) -> None:
     if params.get(KEY_TAG) != TAG_ADDED or not isinstance(params.get(KEY_LORA), str):
         return
     names = {normalise_name(params[KEY_LORA])}
+    if isinstance(params.get(KEY_HIRES_LORA), str):
+        names.add(normalise_name(params[KEY_HIRES_LORA]))
     for key in _PROMPT_KEYS:
         if isinstance(params.get(key), str):
             params[key] = remove_tags(params[key], names)

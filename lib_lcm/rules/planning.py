@@ -12,9 +12,27 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from lib_lcm.rules import infotext
-from lib_lcm.rules.catalog import AccelerationLora, all_names, normalise_name
+from lib_lcm.rules.architecture import Architecture
+from lib_lcm.rules.catalog import AccelerationLora, all_names, names_for, normalise_name
 from lib_lcm.rules.choice import Bounds, Choice, bounds_for, clamp_cfg, clamp_steps
-from lib_lcm.rules.prompt_tags import add_tag, find_named, format_tag, format_weight
+from lib_lcm.rules.prompt_tags import add_tag, find_named, format_tag, format_weight, remove_tags
+
+
+@dataclass(frozen=True)
+class OtherCheckpoint:
+    """A checkpoint the WebUI switches to within one generation: hires fix's own, or the refiner."""
+
+    role: Literal["hires", "refiner"]
+    title: str
+    architecture: Architecture
+
+
+@dataclass(frozen=True)
+class HiresLora:
+    """The acceleration LoRA of a hires checkpoint whose architecture differs from the first pass's."""
+
+    entry: AccelerationLora
+    name: str
 
 
 @dataclass(frozen=True)
@@ -35,13 +53,15 @@ class Request:
     is_img2img: bool = False
     denoising_strength: float | None = None
     img2img_fix_steps: bool = False
+    hires_checkpoint: OtherCheckpoint | None = None  # None: hires fix runs on the same checkpoint
+    refiner: OtherCheckpoint | None = None
 
 
 @dataclass(frozen=True)
 class Note:
     """Something the user should know about a plan: shown under the image and in the console."""
 
-    kind: Literal["tag_kept", "negative_unused"]
+    kind: Literal["tag_kept", "negative_unused", "hires_lora"]
     text: str
 
 
@@ -74,16 +94,18 @@ def img2img_steps_run(steps: int, denoising_strength: float) -> int:
 
 
 def make_plan(request: Request, choice: Choice, entry: AccelerationLora, lora_name: str,
-              bounds: Bounds = Bounds(), set_sampler: bool = True, exact_schedule: bool = True) -> Plan:
+              bounds: Bounds = Bounds(), set_sampler: bool = True, exact_schedule: bool = True,
+              hires_lora: HiresLora | None = None) -> Plan:
     """Everything the accordion changes, for a LoRA file ``lora_name`` already known to exist.
 
     ``bounds`` are the LCM-LoRA bounds from Settings; other families use their own (bounds_for).
+    ``hires_lora``: the hires checkpoint's own LoRA, when its architecture is not the first pass's.
     """
     bounds = bounds_for(entry, bounds.normalised())
     names = all_names() | {normalise_name(lora_name)}
     tag = format_tag(lora_name, choice.weight)
     prompts, added = _with_tag(request.prompts, tag, names)
-    hr_prompts, hr_added = _with_tag(request.hr_prompts, tag, names)
+    hr_prompts, hr_added = _hires_prompts(request.hr_prompts, choice.weight, entry, lora_name, hires_lora)
     main_prompt, _ = _with_tag((request.main_prompt,), tag, names)
     clamped: list[str] = []
     steps = _clamped_int("steps", choice.steps or request.steps, bounds, clamped)
@@ -96,14 +118,35 @@ def make_plan(request: Request, choice: Choice, entry: AccelerationLora, lora_na
     tag_added = added or hr_added
     weight = choice.weight if tag_added else _typed_weight(request.main_prompt, names)
     sampler = _sampler_fields(request, entry) if set_sampler else _kept_sampler_fields(request)
+    if set_sampler and hires_lora is not None and hires_lora.entry.sampler != entry.sampler:
+        sampler["hr_sampler_name"] = hires_lora.entry.sampler  # "same as the first pass" would not fit it
+    entries = _infotext(request, entry, lora_name, weight, tag_added, clamped, steps, exact_schedule)
+    if hires_lora is not None:
+        entries[infotext.KEY_HIRES_LORA] = hires_lora.name
     return Plan(
         lora_name=lora_name, weight=weight, tag_added=tag_added,
         prompts=prompts, main_prompt=main_prompt[0], hr_prompts=hr_prompts,
         steps=steps, cfg_scale=cfg, hr_second_pass_steps=hr_steps, hr_cfg=hr_cfg, **sampler,
-        infotext=_infotext(request, entry, lora_name, weight, tag_added, clamped, steps, exact_schedule),
-        notes=_notes(request, cfg, tag_added, lora_name), exact_schedule=exact_schedule or bool(entry.timesteps),
-        timesteps=entry.timesteps,
+        infotext=entries, notes=_notes(request, cfg, tag_added, lora_name, hires_lora),
+        exact_schedule=exact_schedule or bool(entry.timesteps), timesteps=entry.timesteps,
     )
+
+
+def _hires_prompts(prompts: tuple[str, ...], weight: float, entry: AccelerationLora, lora_name: str,
+                   hires_lora: HiresLora | None) -> tuple[tuple[str, ...], bool]:
+    """The hires prompts with the hires pass's LoRA: the first pass's, or the hires checkpoint's own.
+
+    The WebUI activates the hires prompts' tags after loading the hires checkpoint
+    (``modules/processing.py`` ``sample_hr_pass``), so a hires checkpoint of another architecture
+    gets its own LoRA there, and the first pass's tag (added, or typed and copied from the prompt)
+    leaves the hires prompts: it names a LoRA that cannot load on that model.
+    """
+    if hires_lora is None:
+        return _with_tag(prompts, format_tag(lora_name, weight), all_names() | {normalise_name(lora_name)})
+    first_pass = names_for(entry.architecture) | {normalise_name(lora_name)}
+    cleaned = tuple(remove_tags(p, first_pass) for p in prompts)
+    names = all_names() - first_pass | {normalise_name(hires_lora.name)}
+    return _with_tag(cleaned, format_tag(hires_lora.name, weight), names)
 
 
 def _with_tag(prompts: tuple[str, ...], tag: str, names: frozenset[str] | set[str]) -> tuple[tuple[str, ...], bool]:
@@ -169,8 +212,13 @@ def _infotext(request: Request, entry: AccelerationLora, lora_name: str, weight:
     return entries
 
 
-def _notes(request: Request, cfg: float, added: bool, lora_name: str) -> tuple[Note, ...]:
+def _notes(request: Request, cfg: float, added: bool, lora_name: str,
+           hires_lora: HiresLora | None) -> tuple[Note, ...]:
     notes = []
+    if hires_lora is not None and request.hires_checkpoint is not None:
+        hires = request.hires_checkpoint
+        notes.append(Note("hires_lora", f"the hires pass runs on {hires.title} ({hires.architecture.label}), so it "
+                                        f"uses <lora:{hires_lora.name}:…> instead of <lora:{lora_name}:…>."))
     if not added:
         notes.append(Note("tag_kept", f"the prompt already has an acceleration LoRA tag; kept it as typed "
                                       f"instead of adding <lora:{lora_name}:…>."))

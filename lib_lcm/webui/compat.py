@@ -67,6 +67,21 @@ def model_architecture(model: Any) -> Architecture:
     return architecture_from_flags(flags, from_file)
 
 
+def hires_checkpoint_info(p: Any) -> Any:
+    """The CheckpointInfo hires fix will load, or None for "Use same checkpoint".
+
+    ``p.init`` resolves ``hr_checkpoint_name`` only after the scripts' ``process``
+    (``modules/processing.py`` ``process_images_inner``), so look the name up the same way it will.
+    """
+    info = getattr(p, "hr_checkpoint_info", None)
+    name = getattr(p, "hr_checkpoint_name", None)
+    if info is not None or not isinstance(name, str) or name in ("", "Use same checkpoint"):
+        return info
+    from modules import sd_models
+
+    return sd_models.get_closet_checkpoint_match(name)  # None: the WebUI raises its own error in p.init
+
+
 def model_for_ui() -> tuple[Any, str, str | None]:
     """(model or None, title, checkpoint file) without loading anything.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from lib_lcm.accordion import presets
 from lib_lcm.accordion.decision import Skip, decide, status
@@ -17,7 +17,7 @@ from lib_lcm.accordion.xyz_axes import OVERRIDES_ATTR
 from lib_lcm.rules import catalog, infotext, parameters_text
 from lib_lcm.rules.architecture import Architecture
 from lib_lcm.rules.choice import WEIGHT_RANGE
-from lib_lcm.rules.planning import Plan, Request
+from lib_lcm.rules.planning import OtherCheckpoint, Plan, Request
 from lib_lcm.rules.settings import Settings
 from lib_lcm.webui import compat, console, page_sync, samplers
 from lib_lcm.webui.attributes import EXACT_ATTR, TIMESTEPS_ATTR
@@ -208,7 +208,21 @@ def _request_from(script: Script, p: Processing) -> Request:
         hr_cfg=_float_or_none(getattr(p, "hr_cfg", None)),
         is_img2img=bool(script.is_img2img), denoising_strength=_float_or_none(getattr(p, "denoising_strength", None)),
         img2img_fix_steps=compat.img2img_fix_steps(),
+        hires_checkpoint=_other_checkpoint("hires", compat.hires_checkpoint_info(p), p) if enable_hr else None,
+        refiner=_other_checkpoint("refiner", getattr(p, "refiner_checkpoint_info", None), p),
     )
+
+
+def _other_checkpoint(role: Literal["hires", "refiner"], info: Any, p: Processing) -> OtherCheckpoint | None:
+    """The checkpoint a pass switches to, its architecture read from its file's header.
+
+    None when the pass keeps the loaded checkpoint (no info, or the info of the loaded file).
+    """
+    filename = getattr(info, "filename", None)
+    if not isinstance(filename, str) or filename == compat.checkpoint_filename(getattr(p, "sd_model", None)):
+        return None
+    title = str(getattr(info, "short_title", "") or getattr(info, "title", "") or filename)
+    return OtherCheckpoint(role, title, compat.file_architecture(filename))
 
 
 def _apply(p: Processing, plan: Plan) -> None:

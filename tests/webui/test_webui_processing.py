@@ -1,6 +1,6 @@
 """The real Script class through the WebUI's hooks: txt2img, img2img, inpaint, hires, batches."""
 import pytest
-from modules import processing, sd_samplers, shared
+from modules import processing, sd_models, sd_samplers, shared
 from webui_env import TITLE
 
 from lib_lcm.rules import infotext
@@ -176,3 +176,38 @@ def test_zero_means_the_main_sliders_clamped(sd15):
     p, processed = sd15.txt2img([True, 1.0, 0, 0.0])
     assert (p.steps, p.cfg_scale) == (8, 2.5)
     assert "LCM-LoRA clamped: steps 20 to 8; CFG 7 to 2.5" in processed.infotexts[0]
+
+
+def other_checkpoint(webui, layout):
+    """A second checkpoint in the checkpoint list, as the hires and refiner dropdowns offer it."""
+    from helpers import write_layout
+
+    path = write_layout(webui.tmp / "models" / "Stable-diffusion" / f"other-{layout}.safetensors", layout)
+    info = sd_models.CheckpointInfo(str(path))
+    webui.monkeypatch.setitem(sd_models.checkpoints_list, info.title, info)
+    return info
+
+
+def test_a_hires_checkpoint_of_another_architecture_gets_its_own_lora(sd15):
+    sd15.add_lora("lcm-lora-sdxl")
+    hires = other_checkpoint(sd15, "checkpoint-sdxl")
+    p, processed = sd15.txt2img(ON, enable_hr=True, hr_checkpoint_name=hires.name)
+    first, second = p.sampled
+    assert first.loras == [("lcm-lora-sdv1-5", ["1"])] and second.loras == [("lcm-lora-sdxl", ["1"])]
+    assert 'Hires prompt: "a cat <lora:lcm-lora-sdxl:1>"' in processed.infotexts[0]
+    assert "LCM-LoRA hires LoRA: lcm-lora-sdxl" in processed.infotexts[0]
+    assert any("uses <lora:lcm-lora-sdxl:…> instead of <lora:lcm-lora-sdv1-5:…>" in c for c in p.comments)
+
+
+def test_a_hires_checkpoint_of_the_same_architecture_keeps_the_lora(sd15):
+    hires = other_checkpoint(sd15, "checkpoint-sd15")
+    p, processed = sd15.txt2img(ON, enable_hr=True, hr_checkpoint_name=hires.title)
+    assert [s.loras for s in p.sampled] == [[("lcm-lora-sdv1-5", ["1"])]] * 2
+    assert "Hires prompt" not in processed.infotexts[0] and "hires LoRA" not in processed.infotexts[0]
+
+
+def test_a_refiner_of_another_architecture_skips_with_the_reason(sd15):
+    refiner = other_checkpoint(sd15, "checkpoint-sdxl")
+    p, processed = sd15.txt2img(ON, refiner_checkpoint=refiner.title, refiner_switch_at=0.5)
+    assert p.sampled[0].loras == [] and p.all_prompts == ["a cat"]
+    assert f'LCM-LoRA skipped: "The refiner {refiner.short_title} is SDXL' in processed.infotexts[0]

@@ -21,6 +21,8 @@ What is reproduced:
   values are indexed per image, callables are called, None is left out, and values go through
   ``infotext_utils.quote``.
 
+The refiner is only looked up (``refiner_checkpoint_info``), never switched to.
+
 Left out: styles, VAE decoding, upscaling (the hires pass samples the first pass's latents at the
 same size), masks. A model without ``apply_model`` (``sd_models.FakeModel``) is not sampled.
 
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 
 import torch
 
-from modules import infotext_utils, prompt_parser, sd_samplers, sd_samplers_common, shared
+from modules import infotext_utils, prompt_parser, sd_models, sd_samplers, sd_samplers_common, shared
 
 
 @dataclass
@@ -88,7 +90,8 @@ class StableDiffusionProcessing:
         "prompt": "", "negative_prompt": "", "styles": list, "seed": -1, "subseed": -1, "subseed_strength": 0,
         "sampler_name": None, "scheduler": None, "batch_size": 1, "n_iter": 1, "steps": 50, "cfg_scale": 7.0,
         "width": 512, "height": 512, "denoising_strength": None, "eta": None, "override_settings": dict,
-        "extra_generation_params": dict, "scripts": None, "script_args": None,
+        "extra_generation_params": dict, "scripts": None, "script_args": None, "refiner_checkpoint": None,
+        "refiner_switch_at": None,
     }
 
     @classmethod
@@ -117,6 +120,7 @@ class StableDiffusionProcessing:
         self.is_api = False
         self.is_hr_pass = False
         self.sampler = self.rng = self.samples = None
+        self.refiner_checkpoint_info = None
         self.sampled = []
 
     @property
@@ -303,6 +307,9 @@ def process_images(p):
 
 
 def process_images_inner(p):
+    # the refiner is looked up before the scripts' process (the hires checkpoint only in p.init)
+    if p.refiner_checkpoint not in (None, "", "None", "none"):
+        p.refiner_checkpoint_info = sd_models.get_closet_checkpoint_match(p.refiner_checkpoint)
     p.setup_prompts()
     first_seed = 1234 if p.seed == -1 else p.seed  # the WebUI draws a random one
     seeds = [first_seed + i for i in range(len(p.all_prompts))]

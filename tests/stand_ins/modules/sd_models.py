@@ -1,6 +1,7 @@
 """Imitates what the extension reads from ``modules/sd_models.py`` (A1111 1.10.1): ``CheckpointInfo``
-(filename, name, title), ``model_data.sd_model`` (the loaded model, read without triggering a
-load), ``checkpoints_list`` and ``select_checkpoint()`` (FileNotFoundError when there is none).
+(filename, name, title, short_title), ``model_data.sd_model`` (the loaded model, read without
+triggering a load), ``checkpoints_list``, ``select_checkpoint()`` (FileNotFoundError when there is
+none) and ``get_closet_checkpoint_match(name)`` (a checkpoint by title or file name, else None).
 
 ``FakeModel`` is not in the WebUI: a loaded model as far as the extension can see it, the is_*
 flags ``set_model_type()`` leaves on it and its ``sd_checkpoint_info``."""
@@ -12,6 +13,7 @@ class CheckpointInfo:
         self.filename = filename
         self.name = os.path.basename(filename)
         self.title = f"{self.name} [0000000000]"
+        self.short_title = f"{os.path.splitext(self.name)[0]} [0000000000]"
 
 
 class SdModelData:
@@ -27,6 +29,13 @@ def select_checkpoint():
     for info in checkpoints_list.values():
         return info
     raise FileNotFoundError("No checkpoints found.")
+
+
+def get_closet_checkpoint_match(name):
+    for info in checkpoints_list.values():
+        if name in (info.title, info.name, info.short_title):
+            return info
+    return None
 
 
 class FakeModel:
