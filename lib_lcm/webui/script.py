@@ -20,7 +20,7 @@ from lib_lcm.rules.choice import WEIGHT_RANGE
 from lib_lcm.rules.planning import OtherCheckpoint, Plan, Request
 from lib_lcm.rules.settings import Settings
 from lib_lcm.webui import compat, console, page_sync, samplers
-from lib_lcm.webui.attributes import EXACT_ATTR, TIMESTEPS_ATTR
+from lib_lcm.webui.attributes import EXACT_ATTR, PLANNED_ATTR, TIMESTEPS_ATTR
 from lib_lcm.webui.protocols import HiresCfgProcessing, HiresProcessing, Processing, ScheduledProcessing, Script
 
 TITLE = "LCM-LoRA"  # also the API key in alwayson_scripts: never put a version in it
@@ -169,6 +169,8 @@ def process(script: Script, p: Processing, *args: Any) -> None:
     Not in ``setup()``: in the UI the built-in ``ScriptSampler.setup``
     (``modules/processing_scripts/sampler.py``) runs after us and overwrites steps and sampler.
     """
+    if _already_applied(p):
+        return
     settings = compat.current_settings()
     parsed = parse_script_args(with_overrides(args, getattr(p, OVERRIDES_ATTR, None)), settings.defaults)
     _forget_previous_run(p)  # XYZ and img2img batch reuse p (modules/img2img.py process_batch)
@@ -183,6 +185,16 @@ def process(script: Script, p: Processing, *args: Any) -> None:
         _skip(p, outcome.reason)
         return
     _apply(p, outcome)
+
+
+def _already_applied(p: Processing) -> bool:
+    """ADetailer calls every script's ``process`` again, on a shallow copy of an already processed p
+    (its ``scripts/!adetailer.py`` ``postprocess_image``); planning again would read our own tag as typed.
+
+    img2img batch reuses p too, but ``setup_prompts`` rebuilds ``all_prompts`` first, so they differ.
+    """
+    planned = getattr(p, PLANNED_ATTR, None)
+    return planned is not None and planned == tuple(p.all_prompts or ())
 
 
 def _usable(settings: Settings, architecture: Architecture, preset: str) -> Settings:
@@ -244,6 +256,7 @@ def _apply(p: Processing, plan: Plan) -> None:
         p.hr_cfg = plan.hr_cfg
     setattr(p, EXACT_ATTR, plan.exact_schedule)
     setattr(p, TIMESTEPS_ATTR, plan.timesteps)
+    setattr(p, PLANNED_ATTR, plan.prompts)
     p.extra_generation_params.update(plan.infotext)
     for note in plan.notes:
         _tell(p, f"LCM-LoRA: {note.text}")
@@ -270,6 +283,7 @@ def _tell(p: Processing, message: str) -> None:
 
 
 def _forget_previous_run(p: Processing) -> None:
+    setattr(p, PLANNED_ATTR, None)
     setattr(p, EXACT_ATTR, False)
     setattr(p, TIMESTEPS_ATTR, ())
     for key in infotext.ALL_KEYS:

@@ -211,3 +211,25 @@ def test_a_refiner_of_another_architecture_skips_with_the_reason(sd15):
     p, processed = sd15.txt2img(ON, refiner_checkpoint=refiner.title, refiner_switch_at=0.5)
     assert p.sampled[0].loras == [] and p.all_prompts == ["a cat"]
     assert f'LCM-LoRA skipped: "The refiner {refiner.short_title} is SDXL' in processed.infotexts[0]
+
+
+def test_process_called_again_on_a_copy_of_the_processed_p_changes_nothing(sd15):
+    """ADetailer (scripts/!adetailer.py postprocess_image) calls every script's process on copy(p) after sampling."""
+    from copy import copy
+
+    p, processed = sd15.txt2img(ON, negative_prompt="ugly")
+    before = (dict(p.extra_generation_params), dict(p.comments), list(p.all_prompts), p.steps, p.sampler_name)
+    again = copy(p)
+    p.scripts.process(again)
+    assert (dict(again.extra_generation_params), dict(again.comments), list(again.all_prompts), again.steps,
+            again.sampler_name) == before
+    assert again.extra_generation_params[infotext.KEY_TAG] == infotext.TAG_ADDED
+
+
+def test_an_img2img_batch_plans_every_image_again(sd15):
+    runner = sd15.runner(is_img2img=True)
+    p, _ = sd15.img2img(ON, runner=runner, denoising_strength=0.5)
+    p.prompt = "a dog"
+    p.setup_prompts()
+    p.scripts.process(p)
+    assert p.all_prompts == [f"a dog {TAG}"]
