@@ -26,7 +26,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "toy": {"rules", "sampling", "standalone", "training", "lora_files"},
     "live": {"rules", "standalone"},
     "cli": {"rules", "lora_files", "sampling", "downloads", "standalone", "training", "toy", "live"},
-    "webui": {"rules", "lora_files", "sampling", "accordion", "downloads"},
+    "combinations": {"rules"},
+    "webui": {"rules", "lora_files", "sampling", "accordion", "downloads", "combinations"},
 }
 TOP_LEVEL = {"__init__.py", "__main__.py"}  # the package's face and `python -m lib_lcm`
 
@@ -81,7 +82,7 @@ def test_only_the_webui_adapter_imports_the_webui():
 
 
 def test_the_rules_and_the_file_rooms_import_without_torch_gradio_or_the_webui():
-    light = [f"lib_lcm.{room}.{p.stem}" for room in ("rules", "lora_files", "accordion", "downloads")
+    light = [f"lib_lcm.{room}.{p.stem}" for room in ("rules", "lora_files", "accordion", "downloads", "combinations")
              for p in modules_of(room) if p.stem != "__init__"]
     code = (f"import sys; import {', '.join(light)}; "
             "heavy = [m for m in ('torch', 'gradio', 'modules', 'diffusers') if m in sys.modules]; "

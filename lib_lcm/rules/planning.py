@@ -85,6 +85,8 @@ class Plan:
     notes: tuple[Note, ...] = ()
     exact_schedule: bool = True  # the sampler visits the reference timesteps (lib_lcm.sampling)
     timesteps: tuple[int, ...] = ()  # explicit timesteps of the preset (DMD2), for the exact sampler
+    bounds: Bounds = Bounds()  # the preset's range, for passes other extensions add (ADetailer)
+    samplers_kept: tuple[str, ...] = ()  # samplers the preset runs with
 
 
 
@@ -129,6 +131,7 @@ def make_plan(request: Request, choice: Choice, entry: AccelerationLora, lora_na
         steps=steps, cfg_scale=cfg, hr_second_pass_steps=hr_steps, hr_cfg=hr_cfg, **sampler,
         infotext=entries, notes=_notes(request, cfg, tag_added, lora_name, hires_lora),
         exact_schedule=exact_schedule or bool(entry.timesteps), timesteps=entry.timesteps,
+        bounds=bounds, samplers_kept=entry.samplers_kept,
     )
 
 

@@ -20,6 +20,7 @@ from lib_lcm.rules.choice import WEIGHT_RANGE
 from lib_lcm.rules.planning import OtherCheckpoint, Plan, Request
 from lib_lcm.rules.settings import Settings
 from lib_lcm.webui import compat, console, page_sync, samplers
+from lib_lcm.webui.adetailer import fit_adetailer, inside_adetailer
 from lib_lcm.webui.attributes import EXACT_ATTR, PLANNED_ATTR, TIMESTEPS_ATTR
 from lib_lcm.webui.protocols import HiresCfgProcessing, HiresProcessing, Processing, ScheduledProcessing, Script
 
@@ -258,8 +259,12 @@ def _apply(p: Processing, plan: Plan) -> None:
     setattr(p, TIMESTEPS_ATTR, plan.timesteps)
     setattr(p, PLANNED_ATTR, plan.prompts)
     p.extra_generation_params.update(plan.infotext)
+    if inside_adetailer(p):  # its prompt carries our tag from the first pass: nothing to tell about it
+        return
     for note in plan.notes:
         _tell(p, f"LCM-LoRA: {note.text}")
+    for change in fit_adetailer(p, plan):
+        _tell(p, f"LCM-LoRA: {change}")
     console.say(f"<lora:{plan.lora_name}:…> {'added' if plan.tag_added else 'kept'}; "
                 f"{plan.steps} steps, CFG {plan.cfg_scale:g}, sampler {plan.sampler_name}")
 

@@ -217,7 +217,7 @@ def test_process_called_again_on_a_copy_of_the_processed_p_changes_nothing(sd15)
     """ADetailer (scripts/!adetailer.py postprocess_image) calls every script's process on copy(p) after sampling."""
     from copy import copy
 
-    p, processed = sd15.txt2img(ON, negative_prompt="ugly")
+    p, _ = sd15.txt2img(ON, negative_prompt="ugly")
     before = (dict(p.extra_generation_params), dict(p.comments), list(p.all_prompts), p.steps, p.sampler_name)
     again = copy(p)
     p.scripts.process(again)

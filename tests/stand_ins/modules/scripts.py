@@ -150,6 +150,7 @@ class ScriptRunner:
             script.alwayson = script.show(is_img2img) is AlwaysVisible
             if script.alwayson:
                 self.scripts.append(script)
+        self.alwayson_scripts = self.scripts  # the WebUI keeps the selectable ones apart; here there are none
         self.on_after_component_elem_id = {}
         for script in self.scripts:
             for elem_id, callback in script.on_after_component_elem_id or ():

@@ -1,0 +1,64 @@
+"""ADetailer beside the accordion (stand-in: tests/stand_ins/adetailer_stand_in.py): its separate steps, CFG
+and sampler are fitted to the preset before its fix-up pass reads them, and the infotext says so."""
+import pytest
+from adetailer_stand_in import ADetailerStandIn
+from modules import processing
+from webui_env import TITLE
+
+from lib_lcm.rules import infotext
+
+ON = [True, 1.0, 4, 1.0]
+SEPARATE = {"ad_model": "face_yolov8n.pt", "ad_use_steps": True, "ad_steps": 28, "ad_use_cfg_scale": True,
+            "ad_cfg_scale": 7.0, "ad_use_sampler": True, "ad_sampler": "DPM++ 2M Karras",
+            "ad_scheduler": "Karras"}
+
+
+@pytest.fixture
+def runner(webui):
+    webui.add_lora()
+    webui.classes = [ADetailerStandIn, *webui.classes]  # its folder "adetailer" sorts before ours
+    return webui.runner()
+
+
+def run(webui, runner, ours, adetailer_args, **fields):
+    p = processing.StableDiffusionProcessingTxt2Img(prompt="a cat", **fields)
+    p.scripts, p.script_args = runner, runner.default_args()
+    for title, args in ((TITLE, ours), ("ADetailer", adetailer_args)):
+        script = runner.by_title(title)
+        p.script_args[script.args_from:script.args_from + len(args)] = args
+    runner.setup_scrips(p)
+    processed = processing.process_images(p)
+    assert runner.errors == []
+    return p, processed, runner.by_title("ADetailer").fixup_settings(p)
+
+
+def test_separate_steps_cfg_and_sampler_are_fitted_and_said(webui, runner):
+    p, processed, fixup = run(webui, runner, ON, [True, False, dict(SEPARATE)])
+    assert fixup == (8, 2.5, "LCM")
+    text = processed.infotexts[0]
+    assert (f"{infotext.KEY_ADETAILER}: ADetailer steps 28 to 8; ADetailer CFG 7 to 2.5; "
+            f"ADetailer sampler DPM++ 2M Karras to LCM") in text
+    assert "LCM-LoRA: ADetailer steps 28 to 8 (fitted to the preset)" in p.comments
+
+
+def test_without_separate_values_the_pass_inherits_the_plan_and_nothing_is_said(webui, runner):
+    p, processed, fixup = run(webui, runner, ON, [True, False, {"ad_model": "mediapipe_face_full"}])
+    assert fixup == (4, 1.0, "LCM")
+    assert infotext.KEY_ADETAILER not in processed.infotexts[0]
+
+
+def test_the_users_own_tab_dict_is_not_changed(webui, runner):
+    mine = dict(SEPARATE)
+    run(webui, runner, ON, [True, False, mine])
+    assert mine == SEPARATE
+
+
+@pytest.mark.parametrize("adetailer_args", [[False, False, dict(SEPARATE)], [True, False, {"ad_model": "None"}]])
+def test_adetailer_off_is_left_alone(webui, runner, adetailer_args):
+    p, processed, _ = run(webui, runner, ON, [*adetailer_args[:2], {**SEPARATE, **adetailer_args[2]}])
+    assert infotext.KEY_ADETAILER not in processed.infotexts[0]
+
+
+def test_accordion_off_leaves_adetailer_alone(webui, runner):
+    _, processed, fixup = run(webui, runner, [False, 1.0, 4, 1.0], [True, False, dict(SEPARATE)])
+    assert fixup == (28, 7.0, "DPM++ 2M Karras")
