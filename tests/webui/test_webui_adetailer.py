@@ -42,7 +42,7 @@ def test_separate_steps_cfg_and_sampler_are_fitted_and_said(webui, runner):
 
 
 def test_without_separate_values_the_pass_inherits_the_plan_and_nothing_is_said(webui, runner):
-    p, processed, fixup = run(webui, runner, ON, [True, False, {"ad_model": "mediapipe_face_full"}])
+    _, processed, fixup = run(webui, runner, ON, [True, False, {"ad_model": "mediapipe_face_full"}])
     assert fixup == (4, 1.0, "LCM")
     assert infotext.KEY_ADETAILER not in processed.infotexts[0]
 
@@ -55,10 +55,10 @@ def test_the_users_own_tab_dict_is_not_changed(webui, runner):
 
 @pytest.mark.parametrize("adetailer_args", [[False, False, dict(SEPARATE)], [True, False, {"ad_model": "None"}]])
 def test_adetailer_off_is_left_alone(webui, runner, adetailer_args):
-    p, processed, _ = run(webui, runner, ON, [*adetailer_args[:2], {**SEPARATE, **adetailer_args[2]}])
+    _, processed, _ = run(webui, runner, ON, [*adetailer_args[:2], {**SEPARATE, **adetailer_args[2]}])
     assert infotext.KEY_ADETAILER not in processed.infotexts[0]
 
 
 def test_accordion_off_leaves_adetailer_alone(webui, runner):
-    _, processed, fixup = run(webui, runner, [False, 1.0, 4, 1.0], [True, False, dict(SEPARATE)])
+    _, _, fixup = run(webui, runner, [False, 1.0, 4, 1.0], [True, False, dict(SEPARATE)])
     assert fixup == (28, 7.0, "DPM++ 2M Karras")
