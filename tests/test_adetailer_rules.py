@@ -38,3 +38,13 @@ def test_our_script_runs_in_its_pass_only_when_listed_or_unfiltered():
     assert not adetailer.runs_our_script("dynamic_prompting,dynamic_thresholding", True)
     assert not adetailer.runs_our_script(None, True)
     assert adetailer.runs_our_script("", False)
+
+
+def test_skip_img2img_gives_tabs_without_separate_values_the_plans_steps_and_sampler():
+    fitted = adetailer.fit_tabs([True, True, {"ad_model": "mediapipe_face_full"}], Bounds(), ("LCM",), "LCM", steps=4)
+    assert fitted.tabs[2] == {"ad_model": "mediapipe_face_full", "ad_use_steps": True, "ad_steps": 4,
+                              "ad_use_sampler": True, "ad_sampler": "LCM", "ad_scheduler": adetailer.SAME_SCHEDULER}
+    assert fitted.changes == ()
+    assert adetailer.skips_img2img([True, True], has_init_images=True)
+    assert not adetailer.skips_img2img([True, True], has_init_images=False)
+    assert not adetailer.skips_img2img([True, False], has_init_images=True)

@@ -39,9 +39,14 @@ def is_enabled(arguments: Sequence[Any]) -> bool:
     return switch and any(_active(a) for a in arguments)
 
 
-def fit_tabs(arguments: Sequence[Any], bounds: Bounds, samplers_kept: Sequence[str], sampler: str) -> FittedTabs:
+def fit_tabs(arguments: Sequence[Any], bounds: Bounds, samplers_kept: Sequence[str], sampler: str,
+             steps: int = 0) -> FittedTabs:
     """Clamp each active tab's separate steps and CFG to ``bounds``; a separate sampler the preset
-    cannot use becomes ``sampler`` with the generation's scheduler. Never mutates ``arguments``."""
+    cannot use becomes ``sampler`` with the generation's scheduler. Never mutates ``arguments``.
+
+    ``steps`` (img2img with "skip img2img" only): ADetailer then saves the steps and sampler from
+    before our ``process`` and gives them to its pass, so a tab without separate values gets ours.
+    """
     fitted: list[Any] = []
     changes: list[str] = []
     tab = 0
@@ -51,10 +56,25 @@ def fit_tabs(arguments: Sequence[Any], bounds: Bounds, samplers_kept: Sequence[s
             continue
         name = f"{TITLE}{_ORDINALS[tab] if tab < len(_ORDINALS) else f' {tab + 1}th'}"
         tab += 1
+        if steps and _active(argument):
+            argument = _with_own_values(argument, steps, sampler)
         new, changed = _fit_tab(argument, bounds, samplers_kept, sampler) if _active(argument) else (argument, [])
         fitted.append(new)
         changes.extend(f"{name} {change}" for change in changed)
     return FittedTabs(tuple(fitted), tuple(changes))
+
+
+def skips_img2img(arguments: Sequence[Any], has_init_images: bool) -> bool:
+    return has_init_images and len(arguments) > 1 and arguments[1] is True
+
+
+def _with_own_values(tab: Mapping[str, Any], steps: int, sampler: str) -> dict[str, Any]:
+    new = dict(tab)
+    if not new.get("ad_use_steps"):
+        new["ad_use_steps"], new["ad_steps"] = True, steps
+    if not new.get("ad_use_sampler"):
+        new["ad_use_sampler"], new["ad_sampler"], new["ad_scheduler"] = True, sampler, SAME_SCHEDULER
+    return new
 
 
 def _active(argument: Any) -> bool:

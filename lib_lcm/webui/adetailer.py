@@ -26,13 +26,16 @@ def fit_adetailer(p: Any, plan: Plan) -> list[str]:
         return []
     if not _runs_our_script():
         console.say(adetailer.exact_schedule_hint())
-    fitted = adetailer.fit_tabs(arguments, plan.bounds, plan.samplers_kept, plan.sampler_name or "")
-    if not fitted.changes:
+    skip = adetailer.skips_img2img(arguments, bool(getattr(p, "init_images", None)))
+    fitted = adetailer.fit_tabs(arguments, plan.bounds, plan.samplers_kept, plan.sampler_name or "",
+                                plan.steps if skip else 0)
+    if fitted.tabs == tuple(arguments):
         return []
     all_args = list(p.script_args)
     all_args[script.args_from:script.args_to] = fitted.tabs
     p.script_args = type(p.script_args)(all_args) if isinstance(p.script_args, tuple) else all_args
-    p.extra_generation_params[infotext.KEY_ADETAILER] = "; ".join(fitted.changes)
+    if fitted.changes:
+        p.extra_generation_params[infotext.KEY_ADETAILER] = "; ".join(fitted.changes)
     return [f"{change} (fitted to the preset)" for change in fitted.changes]
 
 
