@@ -259,12 +259,9 @@ def _apply(p: Processing, plan: Plan) -> None:
     setattr(p, TIMESTEPS_ATTR, plan.timesteps)
     setattr(p, PLANNED_ATTR, plan.prompts)
     p.extra_generation_params.update(plan.infotext)
-    if inside_adetailer(p):  # its prompt carries our tag from the first pass: nothing to tell about it
-        return
-    for note in plan.notes:
-        _tell(p, f"LCM-LoRA: {note.text}")
-    for change in fit_adetailer(p, plan):
-        _tell(p, f"LCM-LoRA: {change}")
+    # ADetailer's pass: its prompt carries our tag from the first pass, so nothing to tell about it
+    for text in () if inside_adetailer(p) else (*(n.text for n in plan.notes), *fit_adetailer(p, plan)):
+        _tell(p, f"LCM-LoRA: {text}")
     console.say(f"<lora:{plan.lora_name}:…> {'added' if plan.tag_added else 'kept'}; "
                 f"{plan.steps} steps, CFG {plan.cfg_scale:g}, sampler {plan.sampler_name}")
 

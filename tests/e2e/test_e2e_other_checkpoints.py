@@ -1,0 +1,54 @@
+"""Hires fix with its own checkpoint, and the refiner, through the real API.
+
+The WebUI loads the hires checkpoint before the hires pass and activates the hires prompts' tags on it
+(``modules/processing.py`` ``sample_hr_pass``); the refiner swaps the model mid-pass without activating
+any tag again (``modules/sd_samplers_common.py`` ``apply_refiner``), and the Lora extension applies the
+networks already loaded to the refiner's freshly loaded weights (``extensions-builtin/Lora/networks.py``
+resets its cached weights in ``_load_from_state_dict``), which fit only a refiner of the same architecture. Needs a second checkpoint of the
+loaded one's architecture in the WebUI's list (the harness: a link ``random-sd15-hires.safetensors``).
+A hires checkpoint of another architecture is covered by tests/test_decide.py and tests/webui only: a
+random SDXL checkpoint is 7 GB and minutes to load on the CPU.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+from e2e_support import hires_fields
+
+from lib_lcm.lora_files.header import detect_file
+
+ON = [True, 1.0, 4, 1.0]
+
+
+def other_checkpoint(api, model) -> str:
+    for entry in api.get("/sdapi/v1/sd-models"):
+        same_kind = entry["filename"].endswith(".safetensors") and entry["title"] != model.title
+        if same_kind and detect_file(entry["filename"]).architecture is model.architecture:
+            return entry["title"]
+    pytest.skip(f"no second {model.architecture.label} checkpoint in the WebUI's list")
+
+
+def tags(prompt: str, name: str) -> int:
+    return len(re.findall(rf"<lora:{re.escape(name)}:[^>]*>", prompt))
+
+
+def test_hires_fix_on_another_checkpoint_of_the_same_architecture_keeps_the_lora(api, model, lora):
+    other = other_checkpoint(api, model)
+    info = api.generate("txt2img", {"prompt": "a cat", "steps": 20, "enable_hr": True, "hr_scale": 1.5,
+                                    "denoising_strength": 0.5, "hr_checkpoint_name": other,
+                                    "alwayson_scripts": {"LCM-LoRA": {"args": ON}}, **hires_fields(api)})
+    text = info["infotexts"][0]
+    assert "Hires checkpoint: " in text and "LCM-LoRA hires LoRA" not in text, text
+    assert tags(info["prompt"], lora.name) == 1 and "Hires prompt" not in text
+    assert "LCM-LoRA hires timesteps: " in text and "Steps: 4" in text
+
+
+def test_a_refiner_of_the_same_architecture_runs_with_the_lora(api, model, lora):
+    other = other_checkpoint(api, model)
+    info = api.generate("txt2img", {"prompt": "a cat", "steps": 20, "refiner_checkpoint": other,
+                                    "refiner_switch_at": 0.5, "alwayson_scripts": {"LCM-LoRA": {"args": ON}}})
+    text = info["infotexts"][0]
+    assert "Refiner: " in text and "Refiner switch at: 0.5" in text, text
+    assert tags(info["prompt"], lora.name) == 1 and "LCM-LoRA skipped" not in text
+    assert "Sampler: LCM" in text and "LCM-LoRA timesteps: \"999,759,499,259\"" in text
