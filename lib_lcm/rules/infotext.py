@@ -21,6 +21,7 @@ KEY_CLAMPED = "LCM-LoRA clamped"
 KEY_STEPS_RUN = "LCM-LoRA steps run"
 KEY_HIRES_LORA = "LCM-LoRA hires LoRA"  # the hires checkpoint's own LoRA, when its architecture differs
 KEY_ADETAILER = "LCM-LoRA ADetailer"  # what was fitted in ADetailer's separate steps/CFG/sampler
+KEY_GUIDANCE = "LCM-LoRA guidance"  # what CFG-changing features do at the plan's CFG, and what was turned off
 KEY_SKIPPED = "LCM-LoRA skipped"  # enabled, but not applied; the value says why
 KEY_INPUT = "LCM-LoRA arguments"  # what was wrong with the script arguments, and what was used instead
 
@@ -38,7 +39,7 @@ TAG_FROM_PROMPT = "from prompt"
 
 ALL_KEYS = (KEY_LORA, KEY_WEIGHT, KEY_PRESET, KEY_TAG, KEY_HIRES_LORA, KEY_CLAMPED, KEY_STEPS_RUN, KEY_SKIPPED,
             KEY_INPUT, KEY_TIMESTEPS, KEY_HIRES_TIMESTEPS, KEY_HIRES_STEPS_RUN, KEY_EXPLICIT, KEY_TCD_GAMMA, KEY_UNCOND,
-            KEY_SETTING_IGNORED, KEY_ADETAILER)
+            KEY_SETTING_IGNORED, KEY_ADETAILER, KEY_GUIDANCE)
 _PROMPT_KEYS = (parameters_text.PROMPT, parameters_text.HIRES_PROMPT)
 
 

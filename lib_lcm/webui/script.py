@@ -22,6 +22,7 @@ from lib_lcm.rules.settings import Settings
 from lib_lcm.webui import compat, console, page_sync, samplers
 from lib_lcm.webui.adetailer import fit_adetailer, inside_adetailer
 from lib_lcm.webui.attributes import EXACT_ATTR, PLANNED_ATTR, TIMESTEPS_ATTR
+from lib_lcm.webui.guidance import fit_guidance
 from lib_lcm.webui.protocols import HiresCfgProcessing, HiresProcessing, Processing, ScheduledProcessing, Script
 
 TITLE = "LCM-LoRA"  # also the API key in alwayson_scripts: never put a version in it
@@ -260,7 +261,9 @@ def _apply(p: Processing, plan: Plan) -> None:
     setattr(p, PLANNED_ATTR, plan.prompts)
     p.extra_generation_params.update(plan.infotext)
     # ADetailer's pass: its prompt carries our tag from the first pass, so nothing to tell about it
-    for text in () if inside_adetailer(p) else (*(n.text for n in plan.notes), *fit_adetailer(p, plan)):
+    told = () if inside_adetailer(p) else (*(n.text for n in plan.notes), *fit_adetailer(p, plan),
+                                           *fit_guidance(p, plan.cfg_scale))
+    for text in told:
         _tell(p, f"LCM-LoRA: {text}")
     console.say(f"<lora:{plan.lora_name}:…> {'added' if plan.tag_added else 'kept'}; "
                 f"{plan.steps} steps, CFG {plan.cfg_scale:g}, sampler {plan.sampler_name}")

@@ -4,8 +4,9 @@ The WebUI loads the hires checkpoint before the hires pass and activates the hir
 (``modules/processing.py`` ``sample_hr_pass``); the refiner swaps the model mid-pass without activating
 any tag again (``modules/sd_samplers_common.py`` ``apply_refiner``), and the Lora extension applies the
 networks already loaded to the refiner's freshly loaded weights (``extensions-builtin/Lora/networks.py``
-resets its cached weights in ``_load_from_state_dict``), which fit only a refiner of the same architecture. Needs a second checkpoint of the
-loaded one's architecture in the WebUI's list (the harness: a link ``random-sd15-hires.safetensors``).
+resets its cached weights in ``_load_from_state_dict``), which fit only a refiner of the same
+architecture. Needs a second checkpoint of the loaded one's architecture in the WebUI's list (the
+harness: a link ``random-sd15-hires.safetensors``).
 A hires checkpoint of another architecture is covered by tests/test_decide.py and tests/webui only: a
 random SDXL checkpoint is 7 GB and minutes to load on the CPU.
 """

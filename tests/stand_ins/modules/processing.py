@@ -10,7 +10,7 @@ What is reproduced:
   ``setup_prompts`` (one prompt per image; hires prompts default to the main ones), seeds, scripts'
   ``process``, ``p.init``, and per batch: the batch's slices of prompts and seeds, scripts'
   ``before_process_batch``, extra networks taken out of the prompts (the batch's networks are
-  those of its first prompt: modules/extra_networks.py), conditioning, ``p.sample``, and one
+  those of its first prompt: modules/extra_networks.py), scripts' ``process_batch``, conditioning, ``p.sample``, and one
   infotext per image; at the end ``Processed`` and scripts' ``postprocess``.
 - ``sample``: txt2img creates its sampler there, img2img in ``init``; each pass (txt2img, the
   hires pass, img2img) calls scripts' ``process_before_every_sampling`` right before
@@ -329,6 +329,8 @@ def process_images_inner(p):
         if p.scripts is not None:
             p.scripts.before_process_batch(p, batch_number=batch, prompts=p.prompts, seeds=p.seeds, subseeds=p.subseeds)
         p.parse_extra_network_prompts()
+        if p.scripts is not None:
+            p.scripts.process_batch(p, batch_number=batch, prompts=p.prompts, seeds=p.seeds, subseeds=p.subseeds)
         p.sampled.extend(p._records())
         if _model_can_sample():
             p.rng = ImageRNG((4, p.height // 8, p.width // 8), p.seeds)

@@ -19,7 +19,7 @@ What is reproduced:
   ``ui()`` again, twice per script, inside a throw-away ``gr.Blocks``.
 - Hooks: ``setup`` (from the UI, and from the API except for UI-only scripts such as "Sampler",
   which overwrites steps, sampler and scheduler), ``before_process``, ``process``,
-  ``before_process_batch``, ``process_before_every_sampling``, ``postprocess``: each script in
+  ``before_process_batch``, ``process_batch``, ``process_before_every_sampling``, ``postprocess``: each script in
   order, called with p, its own slice of ``p.script_args`` and the hook's keyword arguments. An
   exception in a script is reported (here: kept in ``errors`` and printed) and the run goes on.
 - ``Script.elem_id(item)``: "script_" + "txt2img_"/"img2img_" (only for scripts shown alike in both
@@ -69,6 +69,9 @@ class Script:
         pass
 
     def before_process_batch(self, p, *script_args, **batch):
+        pass
+
+    def process_batch(self, p, *script_args, **batch):
         pass
 
     def process_before_every_sampling(self, p, *script_args, **sampling):
@@ -229,6 +232,9 @@ class ScriptRunner:
 
     def before_process_batch(self, p, **batch):
         self._each("before_process_batch", p, **batch)
+
+    def process_batch(self, p, **batch):
+        self._each("process_batch", p, **batch)
 
     def process_before_every_sampling(self, p, **sampling):
         # right before every sample / sample_img2img, once p.sampler exists: txt2img, hires, img2img

@@ -1,0 +1,51 @@
+"""The WebUI's CFG-changing settings and Dynamic Thresholding beside the accordion (rules:
+:mod:`lib_lcm.combinations.guidance`).
+
+Read in ``process``: ``p.s_min_uncond`` is filled from the settings before it
+(``modules/processing.py`` ``fill_fields_from_opts``), ``skip_early_cond`` is read from the options at
+every step, and Dynamic Thresholding reads ``p.dynthres_enabled`` over its checkbox in its
+``process_batch``, which runs after our ``process`` (its ``scripts/dynamic_thresholding.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lib_lcm.combinations.guidance import DYNAMIC_THRESHOLDING, GuidanceFeatures, advise
+from lib_lcm.rules import infotext
+
+_SWITCH = "dynthres_enabled"
+
+
+def fit_guidance(p: Any, cfg_scale: float) -> list[str]:
+    """Apply the advice for this generation; returns the notes for the user."""
+    advice = advise(_features(p), cfg_scale)
+    if advice.dynamic_thresholding_off:
+        setattr(p, _SWITCH, False)
+    if advice.notes:
+        p.extra_generation_params[infotext.KEY_GUIDANCE] = " ".join(advice.notes)
+    return list(advice.notes)
+
+
+def _features(p: Any) -> GuidanceFeatures:
+    from modules import shared
+
+    return GuidanceFeatures(skip_early_cond=_number(getattr(shared.opts, "skip_early_cond", 0.0)),
+                            s_min_uncond=_number(getattr(p, "s_min_uncond", 0.0)),
+                            dynamic_thresholding=_dynamic_thresholding_on(p))
+
+
+def _dynamic_thresholding_on(p: Any) -> bool:
+    runner = getattr(p, "scripts", None)
+    for script in getattr(runner, "alwayson_scripts", ()):
+        if getattr(script, "title", lambda: None)() == DYNAMIC_THRESHOLDING:
+            arguments = p.script_args[script.args_from:script.args_to]
+            return bool(getattr(p, _SWITCH, arguments[0] if arguments else False))
+    return False
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
