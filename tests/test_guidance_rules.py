@@ -18,3 +18,9 @@ def test_above_cfg_1_the_features_run_as_set():
     advice = advise(GuidanceFeatures(skip_early_cond=0.2, dynamic_thresholding=True), 1.5)
     assert not advice.dynamic_thresholding_off
     assert len(advice.notes) == 1 and "exact LCM timesteps" in advice.notes[0]
+
+
+def test_extensions_that_need_the_unconditional_rows_keep_them_at_cfg_1_only():
+    features = GuidanceFeatures(need_unconditional_rows=("AnimateDiff",))
+    assert advise(features, 1.0).keep_unconditional == "kept for AnimateDiff"
+    assert advise(features, 2.0).keep_unconditional == ""

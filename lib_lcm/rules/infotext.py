@@ -31,7 +31,7 @@ KEY_HIRES_STEPS_RUN = "LCM-LoRA hires steps run"
 KEY_EXPLICIT = "LCM-LoRA explicit timesteps"  # also the infotext name of the lcm_lora_timesteps setting
 KEY_TCD_GAMMA = "TCD gamma"  # also the infotext name of the lcm_lora_tcd_gamma setting
 KEY_SETTING_IGNORED = "LCM-LoRA setting ignored"  # a setting value that could not be used, and why
-KEY_UNCOND = "LCM-LoRA uncond"  # UNCOND_SKIPPED when the CFG-1 unconditional pass was not computed
+KEY_UNCOND = "LCM-LoRA uncond"  # UNCOND_SKIPPED when the CFG-1 unconditional pass was not computed, or why it ran
 UNCOND_SKIPPED = "skipped at CFG 1"
 
 TAG_ADDED = "added"

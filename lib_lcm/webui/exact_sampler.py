@@ -28,7 +28,7 @@ from lib_lcm.rules.settings import Settings
 from lib_lcm.sampling.samplers import sample_lcm, sample_tcd
 from lib_lcm.sampling.schedule import NoiseSchedule, PassSchedule, ScheduleError, parse_timesteps, pass_schedule
 from lib_lcm.webui import compat, console
-from lib_lcm.webui.attributes import EXACT_ATTR, TIMESTEPS_ATTR
+from lib_lcm.webui.attributes import EXACT_ATTR, KEEP_UNCOND_ATTR, TIMESTEPS_ATTR
 
 
 class ExactSampler(sd_samplers_kdiffusion.KDiffusionSampler):
@@ -73,7 +73,8 @@ class ExactSampler(sd_samplers_kdiffusion.KDiffusionSampler):
         # per-image generator (sd_samplers_common.Sampler.initialize, TorchHijack).
         noise = k_diffusion.sampling.default_noise_sampler(x)
         settings = compat.current_settings()
-        with compat.unconditional_pass_skipped(self, extra_args or {}, settings.skip_uncond):
+        skip = settings.skip_uncond and not getattr(self.p, KEEP_UNCOND_ATTR, "")
+        with compat.unconditional_pass_skipped(self, extra_args or {}, skip):
             if self.kind == TCD_SAMPLER:
                 self.p.extra_generation_params[infotext.KEY_TCD_GAMMA] = settings.tcd_gamma
                 return sample_tcd(model, x, sigmas, extra_args, callback, disable, noise, schedule=self.schedule,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lib_lcm.combinations.guidance import DYNAMIC_THRESHOLDING, GuidanceFeatures, advise
+from lib_lcm.combinations.guidance import ANIMATEDIFF, DYNAMIC_THRESHOLDING, GuidanceFeatures, advise
 from lib_lcm.rules import infotext
+from lib_lcm.webui.attributes import KEEP_UNCOND_ATTR
 
 _SWITCH = "dynthres_enabled"
 
@@ -22,6 +23,9 @@ def fit_guidance(p: Any, cfg_scale: float) -> list[str]:
     advice = advise(_features(p), cfg_scale)
     if advice.dynamic_thresholding_off:
         setattr(p, _SWITCH, False)
+    setattr(p, KEEP_UNCOND_ATTR, advice.keep_unconditional)
+    if advice.keep_unconditional:
+        p.extra_generation_params[infotext.KEY_UNCOND] = advice.keep_unconditional
     if advice.notes:
         p.extra_generation_params[infotext.KEY_GUIDANCE] = " ".join(advice.notes)
     return list(advice.notes)
@@ -32,7 +36,14 @@ def _features(p: Any) -> GuidanceFeatures:
 
     return GuidanceFeatures(skip_early_cond=_number(getattr(shared.opts, "skip_early_cond", 0.0)),
                             s_min_uncond=_number(getattr(p, "s_min_uncond", 0.0)),
-                            dynamic_thresholding=_dynamic_thresholding_on(p))
+                            dynamic_thresholding=_dynamic_thresholding_on(p),
+                            need_unconditional_rows=_needing_unconditional_rows(p))
+
+
+def _needing_unconditional_rows(p: Any) -> tuple[str, ...]:
+    # AnimateDiff's before_process, which runs before our process, writes its infotext entry when it is on
+    # (its scripts/animatediff.py and animatediff_infotext.py).
+    return (ANIMATEDIFF,) if ANIMATEDIFF in p.extra_generation_params else ()
 
 
 def _dynamic_thresholding_on(p: Any) -> bool:

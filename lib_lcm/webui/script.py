@@ -21,7 +21,7 @@ from lib_lcm.rules.planning import OtherCheckpoint, Plan, Request
 from lib_lcm.rules.settings import Settings
 from lib_lcm.webui import compat, console, page_sync, samplers
 from lib_lcm.webui.adetailer import fit_adetailer, inside_adetailer
-from lib_lcm.webui.attributes import EXACT_ATTR, PLANNED_ATTR, TIMESTEPS_ATTR
+from lib_lcm.webui.attributes import EXACT_ATTR, KEEP_UNCOND_ATTR, PLANNED_ATTR, TIMESTEPS_ATTR
 from lib_lcm.webui.guidance import fit_guidance
 from lib_lcm.webui.protocols import HiresCfgProcessing, HiresProcessing, Processing, ScheduledProcessing, Script
 
@@ -289,6 +289,7 @@ def _tell(p: Processing, message: str) -> None:
 
 def _forget_previous_run(p: Processing) -> None:
     setattr(p, PLANNED_ATTR, None)
+    setattr(p, KEEP_UNCOND_ATTR, "")
     setattr(p, EXACT_ATTR, False)
     setattr(p, TIMESTEPS_ATTR, ())
     for key in infotext.ALL_KEYS:

@@ -364,3 +364,25 @@ def test_the_lightning_preset_runs_the_webuis_euler_on_sgm_uniform(webui):
     assert (p.sampler_name, p.scheduler, p.steps) == ("Euler", "SGM Uniform", 4)
     assert not isinstance(p.sampler, ExactSampler)
     assert "LCM-LoRA timesteps" not in processed.infotexts[0]
+
+
+def test_cfg_1_keeps_the_unconditional_pass_when_animatediff_is_on(sd15, monkeypatch):
+    """AnimateDiff's before_process writes its infotext entry before our process; its CFG hook needs the
+    uncond rows (scripts/animatediff_infv2v.py), so CFG 1 must not skip them."""
+    from modules import scripts
+
+    class AnimateDiffStandIn(scripts.Script):  # only its infotext entry, written in before_process
+        def title(self):
+            return "AnimateDiff"
+
+        def show(self, is_img2img):
+            return scripts.AlwaysVisible
+
+        def before_process(self, p, *args):
+            p.extra_generation_params["AnimateDiff"] = "model: mm.safetensors, video_length: 2"
+
+    sd15.classes = [AnimateDiffStandIn, *sd15.classes]
+    _, processed = sd15.txt2img(ON, batch_size=2, **SIZE)
+    assert [batch for batch, _ in model().calls] == [4, 4, 4, 4]
+    text = processed.infotexts[0]
+    assert "LCM-LoRA uncond: kept for AnimateDiff" in text and "needs the unconditional pass" in text
