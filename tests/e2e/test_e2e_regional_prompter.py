@@ -48,6 +48,8 @@ def test_two_regions_get_the_tag_once_and_the_lcm_recipe(api, lora, calcmode):
     assert "RP Active: True" in text and f"RP Calc Mode: {calcmode}" in text, text
     assert tags(info["prompt"], lora.name) == 1
     assert "Steps: 4" in text and "Sampler: LCM" in text and 'LCM-LoRA timesteps: "999,759,499,259"' in text
+    # Attention: one conditioning, so CFG 1 needs no uncond; Latent: AND regions whose weights sum to 2
+    assert ("LCM-LoRA uncond: skipped at CFG 1" in text) is (calcmode == "Attention"), text
 
 
 def test_latent_mode_at_cfg_above_1_runs(api, lora):
