@@ -181,7 +181,9 @@ def process(script: Script, p: Processing, *args: Any) -> None:
     if not parsed.choice.enabled:
         return
     architecture = compat.model_architecture(getattr(p, "sd_model", None))
-    outcome = decide(_request_from(script, p), parsed.choice, architecture, compat.lora_dirs(),
+    # ADetailer's pass already has its steps and CFG: the generation's, or its own fitted ones
+    choice = replace(parsed.choice, steps=0, cfg=0.0) if inside_adetailer(p) else parsed.choice
+    outcome = decide(_request_from(script, p), choice, architecture, compat.lora_dirs(),
                      _usable(settings, architecture, parsed.choice.preset))
     if isinstance(outcome, Skip):
         _skip(p, outcome.reason)

@@ -62,3 +62,18 @@ def test_adetailer_off_is_left_alone(webui, runner, adetailer_args):
 def test_accordion_off_leaves_adetailer_alone(webui, runner):
     _, _, fixup = run(webui, runner, [False, 1.0, 4, 1.0], [True, False, dict(SEPARATE)])
     assert fixup == (28, 7.0, "DPM++ 2M Karras")
+
+
+def test_inside_its_pass_the_tag_from_the_first_pass_is_kept_without_a_note(webui, runner, capsys):
+    """Listed in ADetailer's scripts, our process also runs on its pass, marked _ad_inner, whose prompt
+    (p.all_prompts[i] of the generation) already carries our tag."""
+    p = processing.StableDiffusionProcessingImg2Img(prompt="a cat <lora:lcm-lora-sdv1-5:1>", init_images=["image"],
+                                                     denoising_strength=0.4, steps=8, cfg_scale=2.0)
+    p._ad_inner = True
+    p.scripts, p.script_args = runner, runner.default_args()
+    script = runner.by_title(TITLE)
+    p.script_args[script.args_from:script.args_from + len(ON)] = ON
+    runner.setup_scrips(p)
+    processing.process_images(p)
+    assert p.all_prompts == ["a cat <lora:lcm-lora-sdv1-5:1>"] and p.comments == {}
+    assert "<lora:lcm-lora-sdv1-5:…> kept; 8 steps, CFG 2" in capsys.readouterr().out  # its own values
