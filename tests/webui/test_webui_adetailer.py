@@ -3,7 +3,6 @@ and sampler are fitted to the preset before its fix-up pass reads them, and the 
 import pytest
 from adetailer_stand_in import ADetailerStandIn
 from modules import processing
-from webui_env import TITLE
 
 from lib_lcm.rules import infotext
 
@@ -21,14 +20,7 @@ def runner(webui):
 
 
 def run(webui, runner, ours, adetailer_args, **fields):
-    p = processing.StableDiffusionProcessingTxt2Img(prompt="a cat", **fields)
-    p.scripts, p.script_args = runner, runner.default_args()
-    for title, args in ((TITLE, ours), ("ADetailer", adetailer_args)):
-        script = runner.by_title(title)
-        p.script_args[script.args_from:script.args_from + len(args)] = args
-    runner.setup_scrips(p)
-    processed = processing.process_images(p)
-    assert runner.errors == []
+    p, processed = webui.txt2img(ours, runner=runner, others={"ADetailer": adetailer_args}, **fields)
     return p, processed, runner.by_title("ADetailer").fixup_settings(p)
 
 
@@ -67,13 +59,13 @@ def test_accordion_off_leaves_adetailer_alone(webui, runner):
 def test_inside_its_pass_the_tag_from_the_first_pass_is_kept_without_a_note(webui, runner, capsys):
     """Listed in ADetailer's scripts, our process also runs on its pass, marked _ad_inner, whose prompt
     (p.all_prompts[i] of the generation) already carries our tag."""
-    p = processing.StableDiffusionProcessingImg2Img(prompt="a cat <lora:lcm-lora-sdv1-5:1>", init_images=["image"],
-                                                     denoising_strength=0.4, steps=8, cfg_scale=2.0)
-    p._ad_inner = True
-    p.scripts, p.script_args = runner, runner.default_args()
-    script = runner.by_title(TITLE)
-    p.script_args[script.args_from:script.args_from + len(ON)] = ON
-    runner.setup_scrips(p)
-    processing.process_images(p)
+    original = processing.StableDiffusionProcessingImg2Img.__init__
+
+    def marked(self, **fields):  # ADetailer sets the mark right after building its pass's p
+        original(self, **fields)
+        self._ad_inner = True
+
+    webui.monkeypatch.setattr(processing.StableDiffusionProcessingImg2Img, "__init__", marked)
+    p, _ = webui.img2img(ON, prompt="a cat <lora:lcm-lora-sdv1-5:1>", denoising_strength=0.4, steps=8, cfg_scale=2.0)
     assert p.all_prompts == ["a cat <lora:lcm-lora-sdv1-5:1>"] and p.comments == {}
     assert "<lora:lcm-lora-sdv1-5:…> kept; 8 steps, CFG 2" in capsys.readouterr().out  # its own values

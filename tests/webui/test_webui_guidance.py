@@ -2,8 +2,7 @@
 (stand-in: tests/stand_ins/dynamic_thresholding_stand_in.py)."""
 import pytest
 from dynamic_thresholding_stand_in import DynamicThresholdingStandIn
-from modules import processing, shared
-from webui_env import TITLE
+from modules import shared
 
 from lib_lcm.rules import infotext
 
@@ -15,41 +14,35 @@ def runner(webui):
     return webui.runner()
 
 
-def run(runner, ours, dynamic_thresholding):
-    p = processing.StableDiffusionProcessingTxt2Img(prompt="a cat")
-    p.scripts, p.script_args = runner, runner.default_args()
-    for title, args in ((TITLE, ours), ("Dynamic Thresholding (CFG Scale Fix)", dynamic_thresholding)):
-        script = runner.by_title(title)
-        p.script_args[script.args_from:script.args_from + len(args)] = args
-    runner.setup_scrips(p)
-    processed = processing.process_images(p)
-    assert runner.errors == []
+def run(webui, runner, ours, dynamic_thresholding):
+    p, processed = webui.txt2img(ours, runner=runner,
+                                 others={"Dynamic Thresholding (CFG Scale Fix)": dynamic_thresholding})
     return p, processed.infotexts[0]
 
 
-def test_at_cfg_1_dynamic_thresholding_is_turned_off_for_the_image_and_said(runner):
-    p, text = run(runner, [True, 1.0, 4, 1.0], [True, 7.0])
+def test_at_cfg_1_dynamic_thresholding_is_turned_off_for_the_image_and_said(webui, runner):
+    p, text = run(webui, runner, [True, 1.0, 4, 1.0], [True, 7.0])
     assert p.dynamic_thresholding_ran is False
     assert f'{infotext.KEY_GUIDANCE}: "Dynamic Thresholding (CFG Scale Fix) was turned off for this image' in text
     assert any("Raise CFG above 1 to use it" in comment for comment in p.comments)
 
 
-def test_above_cfg_1_dynamic_thresholding_runs_and_the_note_says_what_it_costs(runner):
-    p, text = run(runner, [True, 1.0, 4, 2.0], [True, 7.0])
+def test_above_cfg_1_dynamic_thresholding_runs_and_the_note_says_what_it_costs(webui, runner):
+    p, text = run(webui, runner, [True, 1.0, 4, 2.0], [True, 7.0])
     assert p.dynamic_thresholding_ran is True
     assert "without the exact LCM timesteps" in text
 
 
-def test_off_or_without_the_accordion_nothing_is_said_or_changed(runner):
-    p, text = run(runner, [True, 1.0, 4, 1.0], [False, 7.0])
+def test_off_or_without_the_accordion_nothing_is_said_or_changed(webui, runner):
+    p, text = run(webui, runner, [True, 1.0, 4, 1.0], [False, 7.0])
     assert p.dynamic_thresholding_ran is False and infotext.KEY_GUIDANCE not in text
-    p, text = run(runner, [False, 1.0, 4, 1.0], [True, 7.0])
+    p, text = run(webui, runner, [False, 1.0, 4, 1.0], [True, 7.0])
     assert p.dynamic_thresholding_ran is True and infotext.KEY_GUIDANCE not in text
 
 
-def test_the_webuis_early_negative_skip_does_nothing_at_cfg_1(runner, monkeypatch):
+def test_the_webuis_early_negative_skip_does_nothing_at_cfg_1(webui, runner, monkeypatch):
     monkeypatch.setitem(shared.opts.data, "skip_early_cond", 0.5)
-    _, text = run(runner, [True, 1.0, 4, 1.0], [False, 7.0])
+    _, text = run(webui, runner, [True, 1.0, 4, 1.0], [False, 7.0])
     assert "Ignore negative prompt during early sampling (0.5) does nothing at CFG 1." in text
-    _, text = run(runner, [True, 1.0, 4, 2.0], [False, 7.0])
+    _, text = run(webui, runner, [True, 1.0, 4, 2.0], [False, 7.0])
     assert infotext.KEY_GUIDANCE not in text

@@ -47,8 +47,10 @@ class WebUI:
     def add_lora(self, layout="lcm-lora-sdv1-5", name=None):
         return write_layout(self.lora_dir / f"{name or layout}.safetensors", layout)
 
-    def run(self, p_class, args, *, ui=True, runner=None, **fields):
-        """Build p the way the UI (txt2img_create_processing / img2img) or the API does, then process it."""
+    def run(self, p_class, args, *, ui=True, runner=None, others=None, **fields):
+        """Build p the way the UI (txt2img_create_processing / img2img) or the API does, then process it.
+
+        ``others``: {script title: its leading arguments} for stand-ins of other extensions in the runner."""
         runner = runner or self.runner(p_class is processing.StableDiffusionProcessingImg2Img)
         p = p_class(**fields)
         p.scripts = runner
@@ -57,9 +59,10 @@ class WebUI:
         else:
             p.is_api = True
             p.script_args = runner.api_default_args()
-        ours = runner.by_title(TITLE)
-        for i, value in enumerate(args[: ours.args_to - ours.args_from]):
-            p.script_args[ours.args_from + i] = value
+        for title, values in {TITLE: args, **(others or {})}.items():
+            script = runner.by_title(title)
+            for i, value in enumerate(values[: script.args_to - script.args_from]):
+                p.script_args[script.args_from + i] = value
         runner.setup_scrips(p, is_ui=ui)
         processed = processing.process_images(p)
         assert runner.errors == [], runner.errors
