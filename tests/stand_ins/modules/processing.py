@@ -308,8 +308,9 @@ def process_images(p):
 
 def process_images_inner(p):
     # the refiner is looked up before the scripts' process (the hires checkpoint only in p.init)
-    if p.refiner_checkpoint not in (None, "", "None", "none"):
-        p.refiner_checkpoint_info = sd_models.get_closet_checkpoint_match(p.refiner_checkpoint)
+    wanted = p.refiner_checkpoint
+    if wanted and str(wanted).lower() != "none":
+        p.refiner_checkpoint_info = sd_models.get_closet_checkpoint_match(wanted)
     p.setup_prompts()
     first_seed = 1234 if p.seed == -1 else p.seed  # the WebUI draws a random one
     seeds = [first_seed + i for i in range(len(p.all_prompts))]
