@@ -40,7 +40,10 @@ def test_script_info_gives_the_api_argument_order_and_defaults(api):
 
 def test_settings_are_registered(api):
     options = api.get("/sdapi/v1/options")
-    if is_forge(api):  # Forge's GET options returns only the values set (modules/sysinfo.py get_config)
+    # Forge's GET options returns only the values set (modules/sysinfo.py get_config). A1111's answer holds
+    # the settings known when modules/api/models.py was first imported: an extension that imports it while
+    # the scripts load (ControlNet: internal_controlnet/external_code.py) leaves every extension setting out.
+    if is_forge(api) or "lcm_lora_min_steps" not in options:
         assert {"setting_lcm_lora_min_steps", "setting_lcm_lora_max_cfg"} <= setting_ids(api)
         return
     assert options["lcm_lora_min_steps"] == 2 and options["lcm_lora_max_steps"] == 8
