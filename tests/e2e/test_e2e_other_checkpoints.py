@@ -9,7 +9,7 @@ architecture. Needs a second checkpoint of the loaded one's architecture in the 
 harness: a link ``random-sd15-hires.safetensors``).
 A hires checkpoint of another architecture (an SDXL one after an SD 1.5 first pass: the harness's
 ``make_random_sd15.py`` writes one from ``checkpoint-sdxl.json`` too) is tried when the list has one;
-on the CPU the WebUI holds its fp16 state dict and the fp32 model at once (about 21 GB), so it is for
+on the CPU the WebUI holds its fp16 state dict and the fp32 model at once (an estimated 21 GB), so it is for
 machines with more than 24 GiB; it sets ``lora_functional`` for its request (no LoRA weight backups).
 """
 from __future__ import annotations
