@@ -9,7 +9,7 @@ hard-codes a repository or a file name.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from lib_lcm.rules.architecture import Architecture, TensorInfo, detect_architecture
@@ -220,13 +220,16 @@ def all_keys() -> tuple[str, ...]:
 
 def all_names() -> frozenset[str]:
     """Every normalised name that denotes an acceleration LoRA, for spotting user-typed tags."""
-    return frozenset(normalise_name(n) for e in CATALOG for n in (e.local_name, *e.known_names))
+    return _names_of(CATALOG)
 
 
 def names_for(architecture: Architecture) -> frozenset[str]:
     """The normalised names of every acceleration LoRA made for ``architecture``."""
-    return frozenset(normalise_name(n) for e in CATALOG if e.architecture is architecture
-                     for n in (e.local_name, *e.known_names))
+    return _names_of(e for e in CATALOG if e.architecture is architecture)
+
+
+def _names_of(entries: Iterable[AccelerationLora]) -> frozenset[str]:
+    return frozenset(normalise_name(n) for e in entries for n in (e.local_name, *e.known_names))
 
 
 def _made_for(family: str) -> str:

@@ -13,12 +13,12 @@ from typing import Any
 from lib_lcm.combinations import adetailer
 from lib_lcm.rules import infotext
 from lib_lcm.rules.planning import Plan
-from lib_lcm.webui import console
+from lib_lcm.webui import compat, console
 
 
 def fit_adetailer(p: Any, plan: Plan) -> list[str]:
     """Fit ADetailer's tabs for this generation; returns what changed, for the user."""
-    script = _adetailer_script(p)
+    script = compat.alwayson_script(p, adetailer.TITLE)
     if script is None:
         return []
     arguments = list(p.script_args[script.args_from:script.args_to])
@@ -42,17 +42,6 @@ def fit_adetailer(p: Any, plan: Plan) -> list[str]:
 def inside_adetailer(p: Any) -> bool:
     """ADetailer marks its own pass's processing object (``scripts/!adetailer.py`` ``get_i2i_p``)."""
     return bool(getattr(p, "_ad_inner", False))
-
-
-def _adetailer_script(p: Any) -> Any:
-    runner = getattr(p, "scripts", None)
-    for script in getattr(runner, "alwayson_scripts", ()):
-        try:
-            if script.title() == adetailer.TITLE:
-                return script
-        except Exception:  # another extension's title() failing is not ours to report
-            continue
-    return None
 
 
 def _runs_our_script() -> bool:

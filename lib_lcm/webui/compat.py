@@ -82,6 +82,20 @@ def hires_checkpoint_info(p: Any) -> Any:
     return sd_models.get_closet_checkpoint_match(name)  # None: the WebUI raises its own error in p.init
 
 
+def alwayson_script(p: Any, title: str) -> Any:
+    """Another extension's always-on script in p's runner (``modules/scripts.py`` ScriptRunner), or None.
+
+    Its arguments are ``p.script_args[script.args_from:script.args_to]``.
+    """
+    for script in getattr(getattr(p, "scripts", None), "alwayson_scripts", ()):
+        try:
+            if script.title() == title:
+                return script
+        except Exception:  # another extension's title() failing is not ours to report
+            continue
+    return None
+
+
 def model_for_ui() -> tuple[Any, str, str | None]:
     """(model or None, title, checkpoint file) without loading anything.
 

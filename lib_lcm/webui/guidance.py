@@ -13,6 +13,7 @@ from typing import Any
 
 from lib_lcm.combinations.guidance import ANIMATEDIFF, DYNAMIC_THRESHOLDING, GuidanceFeatures, advise
 from lib_lcm.rules import infotext
+from lib_lcm.webui import compat
 from lib_lcm.webui.attributes import KEEP_UNCOND_ATTR
 
 _SWITCH = "dynthres_enabled"
@@ -47,12 +48,11 @@ def _needing_unconditional_rows(p: Any) -> tuple[str, ...]:
 
 
 def _dynamic_thresholding_on(p: Any) -> bool:
-    runner = getattr(p, "scripts", None)
-    for script in getattr(runner, "alwayson_scripts", ()):
-        if getattr(script, "title", lambda: None)() == DYNAMIC_THRESHOLDING:
-            arguments = p.script_args[script.args_from:script.args_to]
-            return bool(getattr(p, _SWITCH, arguments[0] if arguments else False))
-    return False
+    script = compat.alwayson_script(p, DYNAMIC_THRESHOLDING)
+    if script is None:
+        return False
+    arguments = p.script_args[script.args_from:script.args_to]
+    return bool(getattr(p, _SWITCH, arguments[0] if arguments else False))
 
 
 def _number(value: Any) -> float:
